@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages GaussianSpeech Studio needs, and only those that
+# are missing. Safe to run again: it does nothing when everything is present.
+#
+#   mesa-vulkan-drivers  software Vulkan (lavapipe), so wgpu runs without a GPU
+#   xvfb                 a virtual display for the editor's tests
+#   ffmpeg               ffprobe/ffmpeg, the independent readers of exported videos
+#   cmake, pkg-config    native parts of some dependencies
+#   espeak-ng            speech with phoneme timings for the synthetic capture factory
+set -euo pipefail
+
+packages=(mesa-vulkan-drivers xvfb ffmpeg cmake pkg-config espeak-ng libespeak-ng-dev)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all system packages present"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: done"
