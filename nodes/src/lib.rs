@@ -1,1 +1,39 @@
+//! # gspeech-nodes
+//!
+//! The built-in node library, one module per family and one file per node, each
+//! with its spec beside its compute. [`builtin`] lists every node for the host.
 
+use std::sync::Arc;
+
+use gspeech_sdk::Node;
+
+pub mod debug;
+pub mod io;
+pub mod value;
+
+/// Every built-in node type, in palette order.
+pub fn builtin() -> Vec<Arc<dyn Node>> {
+    let mut nodes: Vec<Arc<dyn Node>> = Vec::new();
+    nodes.extend(value::nodes());
+    nodes.extend(io::nodes());
+    nodes.extend(debug::nodes());
+    nodes
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_builtin_spec_is_well_formed_and_unique() {
+        let mut ids = Vec::new();
+        for node in super::builtin() {
+            let spec = node.spec();
+            spec.check().unwrap();
+            assert!(!spec.doc.is_empty(), "{} has no doc", spec.type_id);
+            ids.push(spec.type_id);
+        }
+        let count = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "type ids are unique");
+    }
+}

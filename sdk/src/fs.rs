@@ -65,10 +65,7 @@ impl AtomicFile {
         file.sync_all()?;
         drop(file);
         std::fs::rename(&self.temp, &self.target)?;
-        LIVE_TEMPS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.temp);
+        LIVE_TEMPS.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.temp);
         Ok(())
     }
 }
@@ -87,10 +84,7 @@ impl Drop for AtomicFile {
     fn drop(&mut self) {
         if self.file.take().is_some() {
             let _ = std::fs::remove_file(&self.temp);
-            LIVE_TEMPS
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&self.temp);
+            LIVE_TEMPS.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.temp);
         }
     }
 }
@@ -154,15 +148,9 @@ mod tests {
         let target = dir.path().join("sub").join("out.bin");
         let cancel = CancelToken::new();
         cancel.cancel();
-        assert_eq!(
-            write_atomic(&target, b"data", &cancel),
-            Err(NodeError::Cancelled)
-        );
+        assert_eq!(write_atomic(&target, b"data", &cancel), Err(NodeError::Cancelled));
         assert!(!target.exists());
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
-            0
-        );
+        assert_eq!(std::fs::read_dir(dir.path().join("sub")).unwrap().count(), 0);
     }
 
     #[test]

@@ -35,11 +35,7 @@ impl Gpu {
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
             .map_err(|e| format!("could not open the GPU `{}`: {e}", adapter.get_info().name))?;
-        Ok(Gpu {
-            adapter,
-            device,
-            queue,
-        })
+        Ok(Gpu { adapter, device, queue })
     }
 
     /// A one-line description: adapter name and backend.
@@ -71,9 +67,7 @@ impl GpuSlot {
 
     /// The GPU, opening it if nobody has yet.
     pub fn get(&self) -> Result<Arc<Gpu>, String> {
-        self.cell
-            .get_or_init(|| Gpu::headless().map(Arc::new))
-            .clone()
+        self.cell.get_or_init(|| Gpu::headless().map(Arc::new)).clone()
     }
 
     /// Whether a GPU has been opened (or tried).

@@ -25,6 +25,7 @@ pub mod schema;
 pub mod spec;
 pub mod store;
 pub mod tensor;
+pub mod testing;
 pub mod value;
 
 pub use context::{CancelToken, LogLevel, Reporter, RunContext};

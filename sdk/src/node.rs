@@ -15,8 +15,7 @@ pub trait Node: Send + Sync {
 
     /// Computes the outputs. Every required input is present and of its socket's
     /// type, and every parameter is checked, before this is called.
-    fn run(&self, ctx: &RunContext, inputs: &Inputs, params: &Params)
-    -> Result<Outputs, NodeError>;
+    fn run(&self, ctx: &RunContext, inputs: &Inputs, params: &Params) -> Result<Outputs, NodeError>;
 }
 
 /// Why a node did not produce its outputs.
@@ -188,16 +187,11 @@ impl Outputs {
                 ));
             }
             if let Value::Data(record) = value {
-                record
-                    .validate()
-                    .map_err(|e| format!("output `{}`: {e}", port.name))?;
+                record.validate().map_err(|e| format!("output `{}`: {e}", port.name))?;
             }
         }
         if let Some(extra) = self.values.keys().find(|k| spec.output_named(k).is_none()) {
-            return Err(format!(
-                "output `{extra}` is not declared by {}",
-                spec.type_id
-            ));
+            return Err(format!("output `{extra}` is not declared by {}", spec.type_id));
         }
         Ok(())
     }

@@ -38,6 +38,8 @@ pub enum PathRole {
     OutputFile,
     /// A folder the node writes into.
     OutputDir,
+    /// A path the node only passes on (`value.path`); checked where it is used.
+    Any,
 }
 
 /// The kind of a parameter, with its constraints.
@@ -126,9 +128,7 @@ impl ParamKind {
             ParamKind::Text { .. } | ParamKind::Enum { .. } => {
                 ParamValue::Text(json.as_str().ok_or_else(wrong)?.into())
             }
-            ParamKind::Path { .. } => {
-                ParamValue::Path(PathBuf::from(json.as_str().ok_or_else(wrong)?))
-            }
+            ParamKind::Path { .. } => ParamValue::Path(PathBuf::from(json.as_str().ok_or_else(wrong)?)),
             ParamKind::Color => {
                 let parts = json.as_array().filter(|a| a.len() == 4).ok_or_else(wrong)?;
                 let mut rgba = [0f32; 4];
@@ -156,13 +156,7 @@ impl ParamKind {
 
     /// Checks ranges and choices.
     pub fn check(&self, value: &ParamValue) -> Result<(), String> {
-        let out_of_range = || {
-            Err(format!(
-                "{} is out of range: expected {}",
-                value,
-                self.describe()
-            ))
-        };
+        let out_of_range = || Err(format!("{} is out of range: expected {}", value, self.describe()));
         match (self, value) {
             (ParamKind::Int { min, max }, ParamValue::Int(v)) => {
                 if min.is_some_and(|m| *v < m) || max.is_some_and(|m| *v > m) {
@@ -219,10 +213,15 @@ impl ParamValue {
             ParamValue::Bool(v) => (*v).into(),
             ParamValue::Text(v) => v.clone().into(),
             ParamValue::Path(v) => v.to_string_lossy().into_owned().into(),
-            ParamValue::Color(c) => c
-                .iter()
-                .map(|v| serde_json::Value::from(*v as f64))
-                .collect(),
+            ParamValue::Color(c) => c.iter().map(|v| serde_json::Value::from(*v as f64)).collect(),
+        }
+    }
+
+    /// A relative, non-empty path joined to `base_dir`; any other value unchanged.
+    pub fn resolved_against(self, base_dir: &Path) -> ParamValue {
+        match self {
+            ParamValue::Path(p) if !p.as_os_str().is_empty() && p.is_relative() => ParamValue::Path(base_dir.join(p)),
+            other => other,
         }
     }
 
@@ -248,7 +247,7 @@ impl std::fmt::Display for ParamValue {
 /// The declaration of one parameter of a node type.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ParamSpec {
-    /// Name, unique among the node's parameters and sockets.
+    /// Name, unique among the node's parameters and input sockets.
     pub name: String,
     /// Kind and constraints.
     pub kind: ParamKind,
@@ -269,12 +268,7 @@ impl ParamSpec {
     }
 
     /// An integer parameter with an inclusive range.
-    pub fn int(
-        name: &str,
-        default: i64,
-        range: (Option<i64>, Option<i64>),
-        doc: &str,
-    ) -> ParamSpec {
+    pub fn int(name: &str, default: i64, range: (Option<i64>, Option<i64>), doc: &str) -> ParamSpec {
         ParamSpec::new(
             name,
             ParamKind::Int {
@@ -287,12 +281,7 @@ impl ParamSpec {
     }
 
     /// A real parameter with an inclusive range.
-    pub fn float(
-        name: &str,
-        default: f64,
-        range: (Option<f64>, Option<f64>),
-        doc: &str,
-    ) -> ParamSpec {
+    pub fn float(name: &str, default: f64, range: (Option<f64>, Option<f64>), doc: &str) -> ParamSpec {
         ParamSpec::new(
             name,
             ParamKind::Float {
@@ -311,12 +300,7 @@ impl ParamSpec {
 
     /// A text parameter.
     pub fn text(name: &str, default: &str, doc: &str) -> ParamSpec {
-        ParamSpec::new(
-            name,
-            ParamKind::Text { multiline: false },
-            default.into(),
-            doc,
-        )
+        ParamSpec::new(name, ParamKind::Text { multiline: false }, default.into(), doc)
     }
 
     /// A choice among fixed values; the default must be one of them.
@@ -326,22 +310,13 @@ impl ParamSpec {
     }
 
     /// A path parameter.
-    pub fn path(
-        name: &str,
-        role: PathRole,
-        filters: Vec<FileFilter>,
-        default: &str,
-        doc: &str,
-    ) -> ParamSpec {
+    pub fn path(name: &str, role: PathRole, filters: Vec<FileFilter>, default: &str, doc: &str) -> ParamSpec {
         ParamSpec::new(name, ParamKind::Path { role, filters }, default.into(), doc)
     }
 
     /// An RGBA colour parameter.
     pub fn color(name: &str, default: [f32; 4], doc: &str) -> ParamSpec {
-        let json = default
-            .iter()
-            .map(|v| serde_json::Value::from(*v as f64))
-            .collect();
+        let json = default.iter().map(|v| serde_json::Value::from(*v as f64)).collect();
         ParamSpec::new(name, ParamKind::Color, json, doc)
     }
 
@@ -364,6 +339,30 @@ impl Params {
         Params { values }
     }
 
+    /// Resolves a node's parameters from the JSON values set in a graph: each
+    /// declared parameter takes its set value or its default, is type and range
+    /// checked, and relative paths are joined to `base_dir` (the graph's folder).
+    /// Unknown names are an error. Errors are `(parameter, message)`.
+    pub fn from_json(
+        spec: &crate::NodeSpec,
+        set: &serde_json::Map<String, serde_json::Value>,
+        base_dir: &Path,
+    ) -> Result<Params, (String, String)> {
+        if let Some(unknown) = set.keys().find(|k| spec.param_named(k).is_none()) {
+            return Err((
+                unknown.clone(),
+                format!("{} has no parameter `{unknown}`", spec.type_id),
+            ));
+        }
+        let mut values = BTreeMap::new();
+        for p in &spec.params {
+            let json = set.get(&p.name).unwrap_or(&p.default);
+            let value = p.kind.parse_json(json).map_err(|e| (p.name.clone(), e))?;
+            values.insert(p.name.clone(), value.resolved_against(base_dir));
+        }
+        Ok(Params { values })
+    }
+
     /// All values, by name.
     pub fn values(&self) -> &BTreeMap<String, ParamValue> {
         &self.values
@@ -380,10 +379,7 @@ impl Params {
     pub fn int(&self, name: &str) -> Result<i64, NodeError> {
         match self.get(name)? {
             ParamValue::Int(v) => Ok(*v),
-            other => Err(NodeError::param(
-                name,
-                format!("expected an integer, found {other}"),
-            )),
+            other => Err(NodeError::param(name, format!("expected an integer, found {other}"))),
         }
     }
 
@@ -392,10 +388,7 @@ impl Params {
         match self.get(name)? {
             ParamValue::Float(v) => Ok(*v),
             ParamValue::Int(v) => Ok(*v as f64),
-            other => Err(NodeError::param(
-                name,
-                format!("expected a number, found {other}"),
-            )),
+            other => Err(NodeError::param(name, format!("expected a number, found {other}"))),
         }
     }
 
@@ -403,10 +396,7 @@ impl Params {
     pub fn bool(&self, name: &str) -> Result<bool, NodeError> {
         match self.get(name)? {
             ParamValue::Bool(v) => Ok(*v),
-            other => Err(NodeError::param(
-                name,
-                format!("expected true or false, found {other}"),
-            )),
+            other => Err(NodeError::param(name, format!("expected true or false, found {other}"))),
         }
     }
 
@@ -414,24 +404,16 @@ impl Params {
     pub fn text(&self, name: &str) -> Result<&str, NodeError> {
         match self.get(name)? {
             ParamValue::Text(v) => Ok(v),
-            other => Err(NodeError::param(
-                name,
-                format!("expected text, found {other}"),
-            )),
+            other => Err(NodeError::param(name, format!("expected text, found {other}"))),
         }
     }
 
     /// A path parameter; an empty path is an error naming the parameter.
     pub fn path(&self, name: &str) -> Result<&Path, NodeError> {
         match self.get(name)? {
-            ParamValue::Path(v) if v.as_os_str().is_empty() => {
-                Err(NodeError::param(name, "no path is set"))
-            }
+            ParamValue::Path(v) if v.as_os_str().is_empty() => Err(NodeError::param(name, "no path is set")),
             ParamValue::Path(v) => Ok(v),
-            other => Err(NodeError::param(
-                name,
-                format!("expected a path, found {other}"),
-            )),
+            other => Err(NodeError::param(name, format!("expected a path, found {other}"))),
         }
     }
 
@@ -439,10 +421,7 @@ impl Params {
     pub fn color(&self, name: &str) -> Result<[f32; 4], NodeError> {
         match self.get(name)? {
             ParamValue::Color(v) => Ok(*v),
-            other => Err(NodeError::param(
-                name,
-                format!("expected a colour, found {other}"),
-            )),
+            other => Err(NodeError::param(name, format!("expected a colour, found {other}"))),
         }
     }
 }
@@ -462,11 +441,7 @@ mod tests {
             gain.parse_json(&"loud".into()).unwrap_err(),
             "expected number in [0, 2], found \"loud\""
         );
-        assert!(
-            gain.parse_json(&3.0.into())
-                .unwrap_err()
-                .contains("out of range")
-        );
+        assert!(gain.parse_json(&3.0.into()).unwrap_err().contains("out of range"));
         let mode = ParamKind::Enum {
             choices: vec!["peak".into(), "lufs".into()],
         };
@@ -479,18 +454,12 @@ mod tests {
 
     #[test]
     fn text_overrides_parse_by_kind() {
-        let n = ParamKind::Int {
-            min: None,
-            max: None,
-        };
+        let n = ParamKind::Int { min: None, max: None };
         assert_eq!(n.parse_text("42").unwrap(), ParamValue::Int(42));
         assert!(n.parse_text("4.5").is_err());
         let t = ParamKind::Text { multiline: false };
         assert_eq!(t.parse_text("4.5").unwrap(), ParamValue::Text("4.5".into()));
-        assert_eq!(
-            ParamKind::Bool.parse_text("true").unwrap(),
-            ParamValue::Bool(true)
-        );
+        assert_eq!(ParamKind::Bool.parse_text("true").unwrap(), ParamValue::Bool(true));
     }
 
     #[test]

@@ -96,12 +96,7 @@ impl PortType {
     pub fn is_data(self) -> bool {
         !matches!(
             self,
-            PortType::Int
-                | PortType::Float
-                | PortType::Bool
-                | PortType::Text
-                | PortType::Path
-                | PortType::Any
+            PortType::Int | PortType::Float | PortType::Bool | PortType::Text | PortType::Path | PortType::Any
         )
     }
 

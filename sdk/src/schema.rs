@@ -70,12 +70,7 @@ const U32: &[DType] = &[DType::U32];
 const IMAGE: &[DType] = &[DType::U8, DType::F32];
 const A: Dim = Dim::Any;
 
-const fn t(
-    name: &'static str,
-    dtypes: &'static [DType],
-    dims: &'static [Dim],
-    required: bool,
-) -> TensorRule {
+const fn t(name: &'static str, dtypes: &'static [DType], dims: &'static [Dim], required: bool) -> TensorRule {
     TensorRule {
         name,
         dtypes,
@@ -118,10 +113,7 @@ impl Schema {
                             t("vertex_offsets", F32, &[A, A, Dim::Is(3)], false),
                             t("weights", F32, &[A, A], false),
                         ],
-                        attrs: &[
-                            a("fps", PositiveNumber, true),
-                            a("weight_names", TextList, false),
-                        ],
+                        attrs: &[a("fps", PositiveNumber, true), a("weight_names", TextList, false)],
                         one_of: &["vertex_offsets", "weights"],
                     }
                 }
@@ -136,10 +128,7 @@ impl Schema {
                             t("identities", F32, &[A, A, Dim::Is(3)], false),
                             t("uvs", F32, &[A, Dim::Is(2)], false),
                         ],
-                        attrs: &[
-                            a("expression_names", TextList, true),
-                            a("units", Text, false),
-                        ],
+                        attrs: &[a("expression_names", TextList, true), a("units", Text, false)],
                         one_of: &[],
                     }
                 }
@@ -270,13 +259,9 @@ impl Schema {
             };
             let ok = match rule.ty {
                 AttrType::PositiveInt => value.as_u64().is_some_and(|v| v > 0),
-                AttrType::PositiveNumber => {
-                    value.as_f64().is_some_and(|v| v > 0.0 && v.is_finite())
-                }
+                AttrType::PositiveNumber => value.as_f64().is_some_and(|v| v > 0.0 && v.is_finite()),
                 AttrType::Text => value.is_string(),
-                AttrType::TextList => value
-                    .as_array()
-                    .is_some_and(|a| a.iter().all(|v| v.is_string())),
+                AttrType::TextList => value.as_array().is_some_and(|a| a.iter().all(|v| v.is_string())),
                 AttrType::Object => value.is_object(),
             };
             if !ok {
@@ -331,10 +316,7 @@ mod tests {
         let err = audio(Tensor::from_f32(&[3], vec![0.0; 3]).unwrap())
             .validate()
             .unwrap_err();
-        assert_eq!(
-            err,
-            "audio tensor `samples` has shape [3] but must be [N, N]"
-        );
+        assert_eq!(err, "audio tensor `samples` has shape [3] but must be [N, N]");
         let err = audio(Tensor::from_u8(&[1, 3], vec![0; 3]).unwrap())
             .validate()
             .unwrap_err();

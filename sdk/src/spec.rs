@@ -7,7 +7,7 @@ use crate::{ParamSpec, PortType};
 /// One input or output socket.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PortSpec {
-    /// Socket name, unique among the node's sockets and parameters.
+    /// Socket name: unique among the node's inputs and parameters, or among its outputs.
     pub name: String,
     /// What may flow through it.
     #[serde(rename = "type")]
@@ -152,17 +152,11 @@ impl NodeSpec {
 
     /// The actual type of an output, given the node's parameter values as JSON
     /// (only outputs with `type_from` depend on them).
-    pub fn output_type(
-        &self,
-        port: &PortSpec,
-        params: &serde_json::Map<String, serde_json::Value>,
-    ) -> PortType {
+    pub fn output_type(&self, port: &PortSpec, params: &serde_json::Map<String, serde_json::Value>) -> PortType {
         let Some(name) = &port.type_from else {
             return port.ty;
         };
-        let chosen = params
-            .get(name)
-            .or_else(|| self.param_named(name).map(|p| &p.default));
+        let chosen = params.get(name).or_else(|| self.param_named(name).map(|p| &p.default));
         chosen
             .and_then(|v| v.as_str())
             .and_then(PortType::from_name)
@@ -190,29 +184,20 @@ impl NodeSpec {
                 self.type_id
             ));
         }
-        let mut names: Vec<&str> = self
-            .inputs
-            .iter()
-            .chain(&self.outputs)
-            .map(|p| p.name.as_str())
-            .collect();
-        names.extend(self.params.iter().map(|p| p.name.as_str()));
-        names.sort_unstable();
-        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-            return Err(format!(
-                "{}: the name `{}` is used twice",
-                self.type_id, w[0]
-            ));
+        // An edge ends at an input or a parameter, and starts at an output.
+        let mut targets: Vec<&str> = self.inputs.iter().map(|p| p.name.as_str()).collect();
+        targets.extend(self.params.iter().map(|p| p.name.as_str()));
+        let sources: Vec<&str> = self.outputs.iter().map(|p| p.name.as_str()).collect();
+        for mut names in [targets, sources] {
+            names.sort_unstable();
+            if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+                return Err(format!("{}: the name `{}` is used twice", self.type_id, w[0]));
+            }
         }
         for p in self.outputs.iter().filter(|p| p.ty == PortType::Any) {
-            let chooser = p
-                .type_from
-                .as_deref()
-                .and_then(|name| self.param_named(name));
+            let chooser = p.type_from.as_deref().and_then(|name| self.param_named(name));
             let lists_types = chooser.is_some_and(|c| match &c.kind {
-                crate::ParamKind::Enum { choices } => {
-                    choices.iter().all(|t| PortType::from_name(t).is_some())
-                }
+                crate::ParamKind::Enum { choices } => choices.iter().all(|t| PortType::from_name(t).is_some()),
                 _ => false,
             });
             if !lists_types {
@@ -224,9 +209,9 @@ impl NodeSpec {
         }
         for p in &self.params {
             if !p.is_required() {
-                p.kind.parse_json(&p.default).map_err(|e| {
-                    format!("{}: default of parameter `{}`: {e}", self.type_id, p.name)
-                })?;
+                p.kind
+                    .parse_json(&p.default)
+                    .map_err(|e| format!("{}: default of parameter `{}`: {e}", self.type_id, p.name))?;
             }
         }
         Ok(())

@@ -72,11 +72,7 @@ pub fn encode(values: &BTreeMap<String, Value>) -> Result<Vec<u8>, String> {
             Value::Text(v) => json!({"kind": "text", "value": &**v}),
             Value::Path(v) => json!({"kind": "path", "value": v.to_string_lossy()}),
             Value::Data(r) => {
-                tensors.extend(
-                    r.tensors()
-                        .iter()
-                        .map(|(t, tensor)| (format!("{name}/{t}"), tensor)),
-                );
+                tensors.extend(r.tensors().iter().map(|(t, tensor)| (format!("{name}/{t}"), tensor)));
                 json!({"kind": r.kind().name(), "attrs": r.attrs()})
             }
         };
@@ -89,26 +85,19 @@ pub fn encode(values: &BTreeMap<String, Value>) -> Result<Vec<u8>, String> {
         "blake3": digest(tensors.iter().map(|(n, t)| (n.as_str(), *t))),
     });
     let metadata = HashMap::from([("gspeech".to_string(), header.to_string())]);
-    safetensors::serialize(
-        tensors.iter().map(|(n, t)| (n.clone(), View(t))),
-        Some(metadata),
-    )
-    .map_err(|e| e.to_string())
+    safetensors::serialize(tensors.iter().map(|(n, t)| (n.clone(), View(t))), Some(metadata)).map_err(|e| e.to_string())
 }
 
 /// Decodes bytes written by [`encode`], verifying the digest and each record's form.
 pub fn decode(bytes: &[u8]) -> Result<BTreeMap<String, Value>, String> {
-    let file = safetensors::SafeTensors::deserialize(bytes)
-        .map_err(|e| format!("not a safetensors file: {e}"))?;
-    let (_, metadata) =
-        safetensors::SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
+    let file = safetensors::SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file: {e}"))?;
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
     let header = metadata
         .metadata()
         .as_ref()
         .and_then(|m| m.get("gspeech"))
         .ok_or("the file has no gspeech metadata (it was not written by gspeech)")?;
-    let header: serde_json::Value =
-        serde_json::from_str(header).map_err(|e| format!("bad gspeech metadata: {e}"))?;
+    let header: serde_json::Value = serde_json::from_str(header).map_err(|e| format!("bad gspeech metadata: {e}"))?;
     let format = header["format"].as_u64().unwrap_or(0);
     if format != STORE_FORMAT {
         return Err(format!(
@@ -130,8 +119,7 @@ pub fn decode(bytes: &[u8]) -> Result<BTreeMap<String, Value>, String> {
             safetensors::Dtype::F64 => DType::F64,
             other => return Err(format!("tensor `{full}` has unsupported dtype {other:?}")),
         };
-        let t = Tensor::from_le_bytes(dtype, view.shape(), view.data())
-            .map_err(|e| format!("tensor `{full}`: {e}"))?;
+        let t = Tensor::from_le_bytes(dtype, view.shape(), view.data()).map_err(|e| format!("tensor `{full}`: {e}"))?;
         all.push((full.clone(), t.clone()));
         tensors
             .entry(value.to_string())
@@ -139,13 +127,10 @@ pub fn decode(bytes: &[u8]) -> Result<BTreeMap<String, Value>, String> {
             .insert(tensor.to_string(), t);
     }
     all.sort_by(|a, b| a.0.cmp(&b.0));
-    if header["blake3"].as_str() != Some(digest(all.iter().map(|(n, t)| (n.as_str(), t))).as_str())
-    {
+    if header["blake3"].as_str() != Some(digest(all.iter().map(|(n, t)| (n.as_str(), t))).as_str()) {
         return Err("the tensor data does not match its checksum (the file is damaged)".into());
     }
-    let described = header["values"]
-        .as_object()
-        .ok_or("gspeech metadata lists no values")?;
+    let described = header["values"].as_object().ok_or("gspeech metadata lists no values")?;
     let mut values = BTreeMap::new();
     for (name, entry) in described {
         let kind = entry["kind"].as_str().and_then(PortType::from_name);
@@ -166,28 +151,20 @@ pub fn decode(bytes: &[u8]) -> Result<BTreeMap<String, Value>, String> {
                 for (k, v) in entry["attrs"].as_object().ok_or_else(bad)? {
                     record = record.with_attr(k.clone(), v.clone());
                 }
-                record
-                    .validate()
-                    .map_err(|e| format!("value `{name}`: {e}"))?;
+                record.validate().map_err(|e| format!("value `{name}`: {e}"))?;
                 Value::Data(Arc::new(record))
             }
         };
         values.insert(name.clone(), value);
     }
     if let Some(orphan) = tensors.keys().next() {
-        return Err(format!(
-            "tensors under `{orphan}/` belong to no listed value"
-        ));
+        return Err(format!("tensors under `{orphan}/` belong to no listed value"));
     }
     Ok(values)
 }
 
 /// Writes named values to `path` atomically; cancellation leaves nothing behind.
-pub fn save(
-    path: &Path,
-    values: &BTreeMap<String, Value>,
-    cancel: &CancelToken,
-) -> Result<(), NodeError> {
+pub fn save(path: &Path, values: &BTreeMap<String, Value>, cancel: &CancelToken) -> Result<(), NodeError> {
     let bytes = encode(values).map_err(|e| NodeError::file(path, e))?;
     crate::fs::write_atomic(path, &bytes, cancel)
 }
@@ -204,10 +181,7 @@ mod tests {
 
     fn sample() -> BTreeMap<String, Value> {
         let audio = Record::new(PortType::Audio)
-            .with_tensor(
-                "samples",
-                Tensor::from_f32(&[1, 3], vec![0.5, -0.25, 1.0]).unwrap(),
-            )
+            .with_tensor("samples", Tensor::from_f32(&[1, 3], vec![0.5, -0.25, 1.0]).unwrap())
             .with_attr("sample_rate", 16000);
         BTreeMap::from([
             ("audio".to_string(), Value::data(audio)),
@@ -230,18 +204,12 @@ mod tests {
         bytes[last] ^= 0x40;
         let err = decode(&bytes).unwrap_err();
         assert!(err.contains("checksum"), "{err}");
-        assert!(
-            decode(&bytes[..10])
-                .unwrap_err()
-                .contains("not a safetensors file")
-        );
+        assert!(decode(&bytes[..10]).unwrap_err().contains("not a safetensors file"));
     }
 
     #[test]
     fn load_names_the_file() {
-        let err = load(Path::new("/nonexistent/x.safetensors"))
-            .unwrap_err()
-            .to_string();
+        let err = load(Path::new("/nonexistent/x.safetensors")).unwrap_err().to_string();
         assert!(err.starts_with("/nonexistent/x.safetensors: "), "{err}");
     }
 }

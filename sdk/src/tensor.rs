@@ -155,11 +155,7 @@ impl Tensor {
     }
 
     /// Decodes little-endian bytes (as stored in safetensors files) into a tensor.
-    pub fn from_le_bytes(
-        dtype: DType,
-        shape: &[usize],
-        bytes: &[u8],
-    ) -> Result<Tensor, ShapeError> {
+    pub fn from_le_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Result<Tensor, ShapeError> {
         let elements = bytes.len() / dtype.size();
         if bytes.len() % dtype.size() != 0 || shape.iter().product::<usize>() != elements {
             return Err(ShapeError {
@@ -235,8 +231,7 @@ impl Tensor {
 
     /// Whether two tensors share the same storage (no copy was made between them).
     pub fn shares_storage_with(&self, other: &Tensor) -> bool {
-        std::ptr::eq(self.as_bytes().as_ptr(), other.as_bytes().as_ptr())
-            && self.byte_len() == other.byte_len()
+        std::ptr::eq(self.as_bytes().as_ptr(), other.as_bytes().as_ptr()) && self.byte_len() == other.byte_len()
     }
 }
 
@@ -253,9 +248,7 @@ fn data_len(data: &TensorData) -> usize {
 
 impl PartialEq for Tensor {
     fn eq(&self, other: &Tensor) -> bool {
-        self.shape == other.shape
-            && self.dtype() == other.dtype()
-            && self.as_bytes() == other.as_bytes()
+        self.shape == other.shape && self.dtype() == other.dtype() && self.as_bytes() == other.as_bytes()
     }
 }
 
@@ -274,12 +267,7 @@ mod tests {
     #[test]
     fn little_endian_bytes_round_trip() {
         let t = Tensor::from_f64(&[3], vec![1.5, -2.0, 1e-300]).unwrap();
-        let bytes: Vec<u8> = t
-            .as_f64()
-            .unwrap()
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
+        let bytes: Vec<u8> = t.as_f64().unwrap().iter().flat_map(|v| v.to_le_bytes()).collect();
         let back = Tensor::from_le_bytes(DType::F64, &[3], &bytes).unwrap();
         assert_eq!(back, t);
         assert!(Tensor::from_le_bytes(DType::F32, &[2], &bytes[..7]).is_err());

@@ -40,11 +40,7 @@ impl Record {
     }
 
     /// Adds or replaces an attribute.
-    pub fn with_attr(
-        mut self,
-        name: impl Into<String>,
-        value: impl Into<serde_json::Value>,
-    ) -> Record {
+    pub fn with_attr(mut self, name: impl Into<String>, value: impl Into<serde_json::Value>) -> Record {
         self.attrs.insert(name.into(), value.into());
         self
     }
@@ -166,10 +162,7 @@ impl fmt::Display for Value {
                 for (name, v) in r.attrs() {
                     let mut text = v.to_string();
                     if text.len() > 40 {
-                        let cut = (0..=37)
-                            .rev()
-                            .find(|&i| text.is_char_boundary(i))
-                            .unwrap_or(0);
+                        let cut = (0..=37).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
                         text.truncate(cut);
                         text.push_str("...");
                     }
@@ -187,10 +180,7 @@ mod tests {
 
     #[test]
     fn int_widens_to_float_only() {
-        assert_eq!(
-            Value::Int(3).coerce_to(PortType::Float),
-            Some(Value::Float(3.0))
-        );
+        assert_eq!(Value::Int(3).coerce_to(PortType::Float), Some(Value::Float(3.0)));
         assert_eq!(Value::Float(3.0).coerce_to(PortType::Int), None);
         assert!(Value::Bool(true).coerce_to(PortType::Any).is_some());
     }
