@@ -184,6 +184,13 @@ impl NodeSpec {
                 self.type_id
             ));
         }
+        let all = self.inputs.iter().chain(&self.outputs).map(|p| &p.name).chain(self.params.iter().map(|p| &p.name));
+        for name in all {
+            let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !ok {
+                return Err(format!("{}: the name `{name}` must be lower-case letters, digits and _", self.type_id));
+            }
+        }
         // An edge ends at an input or a parameter, and starts at an output.
         let mut targets: Vec<&str> = self.inputs.iter().map(|p| p.name.as_str()).collect();
         targets.extend(self.params.iter().map(|p| p.name.as_str()));
