@@ -50,7 +50,9 @@ impl Registry {
     pub fn builtin() -> Registry {
         let mut registry = Registry::new();
         for node in gspeech_nodes::builtin() {
-            registry.register(node, Origin::Builtin).expect("built-in specs are checked by their tests");
+            registry
+                .register(node, Origin::Builtin)
+                .expect("built-in specs are checked by their tests");
         }
         registry
     }
@@ -60,7 +62,10 @@ impl Registry {
         let spec = node.spec();
         spec.check()?;
         if let Some(existing) = self.types.get(&spec.type_id) {
-            return Err(format!("node type `{}` is already registered ({:?})", spec.type_id, existing.origin));
+            return Err(format!(
+                "node type `{}` is already registered ({:?})",
+                spec.type_id, existing.origin
+            ));
         }
         self.types.insert(spec.type_id.clone(), NodeType { node, spec, origin });
         Ok(())
@@ -90,7 +95,9 @@ impl Registry {
             .types
             .keys()
             .map(|id| (edit_distance(name, id), id))
-            .filter(|(d, id)| *d <= (name.len().max(id.len()) / 3).max(2) || id.contains(name) || name.contains(id.as_str()))
+            .filter(|(d, id)| {
+                *d <= (name.len().max(id.len()) / 3).max(2) || id.contains(name) || name.contains(id.as_str())
+            })
             .collect();
         scored.sort();
         scored.into_iter().take(3).map(|(_, id)| id.clone()).collect()
@@ -135,7 +142,9 @@ mod tests {
     #[test]
     fn duplicate_type_ids_are_refused() {
         let mut registry = Registry::builtin();
-        let err = registry.register(Arc::new(gspeech_nodes::io::Save), Origin::Builtin).unwrap_err();
+        let err = registry
+            .register(Arc::new(gspeech_nodes::io::Save), Origin::Builtin)
+            .unwrap_err();
         assert!(err.contains("`io.save` is already registered"));
     }
 }

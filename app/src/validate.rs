@@ -67,7 +67,12 @@ pub struct PlannedNode {
 impl PlannedNode {
     /// Every upstream node index, once each.
     pub fn upstream(&self) -> Vec<usize> {
-        let mut up: Vec<usize> = self.inputs.values().chain(self.param_inputs.values()).map(|s| s.node).collect();
+        let mut up: Vec<usize> = self
+            .inputs
+            .values()
+            .chain(self.param_inputs.values())
+            .map(|s| s.node)
+            .collect();
         up.sort_unstable();
         up.dedup();
         up
@@ -114,7 +119,14 @@ impl Plan {
                 } else if state[i] == 0 {
                     state[i] = 1;
                     stack.push((i, true));
-                    stack.extend(self.nodes[i].upstream().into_iter().rev().filter(|&u| state[u] == 0).map(|u| (u, false)));
+                    stack.extend(
+                        self.nodes[i]
+                            .upstream()
+                            .into_iter()
+                            .rev()
+                            .filter(|&u| state[u] == 0)
+                            .map(|u| (u, false)),
+                    );
                 }
             }
         }
@@ -123,19 +135,30 @@ impl Plan {
 }
 
 fn problem(code: &'static str, node: Option<&str>, place: Option<String>, message: String) -> Problem {
-    Problem { code, node: node.map(str::to_string), place, message }
+    Problem {
+        code,
+        node: node.map(str::to_string),
+        place,
+        message,
+    }
 }
 
 fn did_you_mean(candidates: &[String]) -> String {
     match candidates {
         [] => String::new(),
         [one] => format!("; did you mean `{one}`?"),
-        many => format!("; did you mean one of {}?", many.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")),
+        many => format!(
+            "; did you mean one of {}?",
+            many.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
 fn nearest<'a>(name: &str, options: impl Iterator<Item = &'a String>) -> Vec<String> {
-    let mut scored: Vec<(usize, &String)> = options.map(|o| (edit_distance(name, o), o)).filter(|(d, _)| *d <= 2).collect();
+    let mut scored: Vec<(usize, &String)> = options
+        .map(|o| (edit_distance(name, o), o))
+        .filter(|(d, _)| *d <= 2)
+        .collect();
     scored.sort();
     scored.into_iter().take(1).map(|(_, o)| o.clone()).collect()
 }
@@ -159,7 +182,10 @@ pub fn validate(doc: &GraphDoc, registry: &Registry, graph_dir: &Path) -> Result
                 "plugin_version",
                 None,
                 None,
-                format!("needs plugin `{}` {} but {found} is loaded (another major version)", plugin.id, plugin.version),
+                format!(
+                    "needs plugin `{}` {} but {found} is loaded (another major version)",
+                    plugin.id, plugin.version
+                ),
             )),
             Some(_) => {}
         }
@@ -168,12 +194,26 @@ pub fn validate(doc: &GraphDoc, registry: &Registry, graph_dir: &Path) -> Result
     let mut index = HashMap::new();
     let mut known: Vec<Option<&NodeType>> = Vec::new();
     for (i, entry) in doc.nodes.iter().enumerate() {
-        let id_ok = !entry.id.is_empty() && entry.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let id_ok = !entry.id.is_empty()
+            && entry
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !id_ok {
-            problems.push(problem("bad_id", Some(&entry.id), None, "ids may hold only letters, digits, `_` and `-`".into()));
+            problems.push(problem(
+                "bad_id",
+                Some(&entry.id),
+                None,
+                "ids may hold only letters, digits, `_` and `-`".into(),
+            ));
         }
         if index.insert(entry.id.clone(), i).is_some() {
-            problems.push(problem("duplicate_id", Some(&entry.id), None, "two nodes have this id".into()));
+            problems.push(problem(
+                "duplicate_id",
+                Some(&entry.id),
+                None,
+                "two nodes have this id".into(),
+            ));
         }
         let ty = registry.get(&entry.type_id);
         match ty {
@@ -208,13 +248,18 @@ pub fn validate(doc: &GraphDoc, registry: &Registry, graph_dir: &Path) -> Result
                         "unknown_node",
                         None,
                         None,
-                        format!("edge {} → {} names node `{}`, which is not in the graph", edge.from, edge.to, end.node),
+                        format!(
+                            "edge {} → {} names node `{}`, which is not in the graph",
+                            edge.from, edge.to, end.node
+                        ),
                     ));
                 }
             }
             continue;
         };
-        let (Some(from_ty), Some(to_ty)) = (known[from], known[to]) else { continue };
+        let (Some(from_ty), Some(to_ty)) = (known[from], known[to]) else {
+            continue;
+        };
         let from_entry = &doc.nodes[from];
         let Some(out_port) = from_ty.spec.output_named(&edge.from.socket) else {
             let names: Vec<String> = from_ty.spec.outputs.iter().map(|p| p.name.clone()).collect();
@@ -222,12 +267,20 @@ pub fn validate(doc: &GraphDoc, registry: &Registry, graph_dir: &Path) -> Result
                 "unknown_socket",
                 Some(&edge.from.node),
                 Some(format!("output `{}`", edge.from.socket)),
-                format!("`{}` has no such output (it has {}){}", from_ty.spec.type_id, list(&names), did_you_mean(&nearest(&edge.from.socket, names.iter()))),
+                format!(
+                    "`{}` has no such output (it has {}){}",
+                    from_ty.spec.type_id,
+                    list(&names),
+                    did_you_mean(&nearest(&edge.from.socket, names.iter()))
+                ),
             ));
             continue;
         };
         let given = from_ty.spec.output_type(out_port, &from_entry.params);
-        let target = Source { node: from, socket: edge.from.socket.clone() };
+        let target = Source {
+            node: from,
+            socket: edge.from.socket.clone(),
+        };
         let socket = &edge.to.socket;
         if let Some(port) = to_ty.spec.input_named(socket) {
             if !port.ty.accepts(given) {
@@ -238,7 +291,12 @@ pub fn validate(doc: &GraphDoc, registry: &Registry, graph_dir: &Path) -> Result
                     format!("takes {} but `{}` gives {given}", port.ty, edge.from),
                 ));
             } else if inputs[to].insert(socket.clone(), target).is_some() {
-                problems.push(problem("duplicate_input", Some(&edge.to.node), Some(format!("input `{socket}`")), "has more than one connection".into()));
+                problems.push(problem(
+                    "duplicate_input",
+                    Some(&edge.to.node),
+                    Some(format!("input `{socket}`")),
+                    "has more than one connection".into(),
+                ));
             }
         } else if let Some(param) = to_ty.spec.param_named(socket) {
             let takes = param.kind.port_type();
@@ -247,10 +305,19 @@ pub fn validate(doc: &GraphDoc, registry: &Registry, graph_dir: &Path) -> Result
                     "type_mismatch",
                     Some(&edge.to.node),
                     Some(format!("parameter `{socket}`")),
-                    format!("is {} and cannot be driven by `{}`, which gives {given}", param.kind.describe(), edge.from),
+                    format!(
+                        "is {} and cannot be driven by `{}`, which gives {given}",
+                        param.kind.describe(),
+                        edge.from
+                    ),
                 ));
             } else if param_inputs[to].insert(socket.clone(), target).is_some() {
-                problems.push(problem("duplicate_input", Some(&edge.to.node), Some(format!("parameter `{socket}`")), "has more than one connection".into()));
+                problems.push(problem(
+                    "duplicate_input",
+                    Some(&edge.to.node),
+                    Some(format!("parameter `{socket}`")),
+                    "has more than one connection".into(),
+                ));
             }
         } else {
             let mut names: Vec<String> = to_ty.spec.inputs.iter().map(|p| p.name.clone()).collect();
@@ -259,7 +326,12 @@ pub fn validate(doc: &GraphDoc, registry: &Registry, graph_dir: &Path) -> Result
                 "unknown_socket",
                 Some(&edge.to.node),
                 Some(format!("input `{socket}`")),
-                format!("`{}` has no such input or parameter (it has {}){}", to_ty.spec.type_id, list(&names), did_you_mean(&nearest(socket, names.iter()))),
+                format!(
+                    "`{}` has no such input or parameter (it has {}){}",
+                    to_ty.spec.type_id,
+                    list(&names),
+                    did_you_mean(&nearest(socket, names.iter()))
+                ),
             ));
         }
     }
@@ -276,7 +348,11 @@ pub fn validate(doc: &GraphDoc, registry: &Registry, graph_dir: &Path) -> Result
                 "unknown_param",
                 node,
                 Some(format!("parameter `{name}`")),
-                format!("`{}` has no such parameter{}", spec.type_id, did_you_mean(&nearest(name, names.iter()))),
+                format!(
+                    "`{}` has no such parameter{}",
+                    spec.type_id,
+                    did_you_mean(&nearest(name, names.iter()))
+                ),
             ));
         }
         let mut bypass = None;
@@ -284,7 +360,11 @@ pub fn validate(doc: &GraphDoc, registry: &Registry, graph_dir: &Path) -> Result
             let mut map = BTreeMap::new();
             for out in &spec.outputs {
                 let out_ty = spec.output_type(out, &entry.params);
-                match spec.inputs.iter().find(|p| p.ty == out_ty && inputs[i].contains_key(&p.name)) {
+                match spec
+                    .inputs
+                    .iter()
+                    .find(|p| p.ty == out_ty && inputs[i].contains_key(&p.name))
+                {
                     Some(input) => {
                         map.insert(out.name.clone(), input.name.clone());
                     }
@@ -315,23 +395,44 @@ pub fn validate(doc: &GraphDoc, registry: &Registry, graph_dir: &Path) -> Result
                         if path.as_os_str().is_empty() {
                             problems.push(problem("param_missing", node, place, "no path is set".into()));
                         } else if role == PathRole::InputFile && !path.is_file() {
-                            problems.push(problem("missing_file", node, place, format!("file {} does not exist", path.display())));
+                            problems.push(problem(
+                                "missing_file",
+                                node,
+                                place,
+                                format!("file {} does not exist", path.display()),
+                            ));
                         } else if role == PathRole::InputDir && !path.is_dir() {
-                            problems.push(problem("missing_file", node, place, format!("folder {} does not exist", path.display())));
+                            problems.push(problem(
+                                "missing_file",
+                                node,
+                                place,
+                                format!("folder {} does not exist", path.display()),
+                            ));
                         }
                     }
                 }
             }
-            for port in spec.inputs.iter().filter(|p| !p.optional && !inputs[i].contains_key(&p.name)) {
+            for port in spec
+                .inputs
+                .iter()
+                .filter(|p| !p.optional && !inputs[i].contains_key(&p.name))
+            {
                 problems.push(problem(
                     "missing_input",
                     node,
                     Some(format!("input `{}`", port.name)),
-                    format!("needs a {} connection", port.ty),
+                    match port.ty {
+                        PortType::Any => "needs a connection".to_string(),
+                        ty => format!("needs a {ty} connection"),
+                    },
                 ));
             }
         }
-        let output_types = spec.outputs.iter().map(|p| (p.name.clone(), spec.output_type(p, &entry.params))).collect();
+        let output_types = spec
+            .outputs
+            .iter()
+            .map(|p| (p.name.clone(), spec.output_type(p, &entry.params)))
+            .collect();
         planned.push(PlannedNode {
             id: entry.id.clone(),
             ty: ty.clone(),
@@ -343,20 +444,39 @@ pub fn validate(doc: &GraphDoc, registry: &Registry, graph_dir: &Path) -> Result
         });
     }
 
-    for cycle in cycles(doc.nodes.len(), &doc.edges.iter().filter_map(|e| Some((*index.get(&e.from.node)?, *index.get(&e.to.node)?))).collect::<Vec<_>>()) {
+    for cycle in cycles(
+        doc.nodes.len(),
+        &doc.edges
+            .iter()
+            .filter_map(|e| Some((*index.get(&e.from.node)?, *index.get(&e.to.node)?)))
+            .collect::<Vec<_>>(),
+    ) {
         let names: Vec<String> = cycle.iter().map(|&i| format!("`{}`", doc.nodes[i].id)).collect();
-        problems.push(problem("cycle", Some(&doc.nodes[cycle[0]].id), None, format!("nodes {} form a cycle", names.join(" → "))));
+        problems.push(problem(
+            "cycle",
+            Some(&doc.nodes[cycle[0]].id),
+            None,
+            format!("nodes {} form a cycle", names.join(" → ")),
+        ));
     }
 
     if problems.is_empty() {
-        Ok(Plan { nodes: planned, base_dir: graph_dir.to_path_buf(), index })
+        Ok(Plan {
+            nodes: planned,
+            base_dir: graph_dir.to_path_buf(),
+            index,
+        })
     } else {
         Err(problems)
     }
 }
 
 fn list(names: &[String]) -> String {
-    if names.is_empty() { "none".into() } else { names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ") }
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    }
 }
 
 fn major(version: &str) -> &str {

@@ -184,11 +184,22 @@ impl NodeSpec {
                 self.type_id
             ));
         }
-        let all = self.inputs.iter().chain(&self.outputs).map(|p| &p.name).chain(self.params.iter().map(|p| &p.name));
+        let all = self
+            .inputs
+            .iter()
+            .chain(&self.outputs)
+            .map(|p| &p.name)
+            .chain(self.params.iter().map(|p| &p.name));
         for name in all {
-            let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            let ok = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             if !ok {
-                return Err(format!("{}: the name `{name}` must be lower-case letters, digits and _", self.type_id));
+                return Err(format!(
+                    "{}: the name `{name}` must be lower-case letters, digits and _",
+                    self.type_id
+                ));
             }
         }
         // An edge ends at an input or a parameter, and starts at an output.

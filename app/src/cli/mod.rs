@@ -1,1 +1,113 @@
-pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! The `gspeech` command line: run, validate, list and describe graphs.
+//!
+//! Exit codes: 0 success; 1 a node failed; 2 invalid graph, file or usage;
+//! 130 cancelled (Ctrl-C).
+
+mod commands;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit code: every needed node produced its outputs.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: at least one node failed.
+pub const EXIT_NODE_FAILED: u8 = 1;
+/// Exit code: the graph, a file or the command line is invalid.
+pub const EXIT_INVALID: u8 = 2;
+/// Exit code: the run was cancelled.
+pub const EXIT_CANCELLED: u8 = 130;
+
+/// GaussianSpeech Studio: speech to lip-synced Gaussian-splat talking heads, as node graphs.
+#[derive(Parser, Debug)]
+#[command(
+    name = "gspeech",
+    version,
+    about,
+    after_help = "Exit codes: 0 ok, 1 a node failed, 2 invalid graph or usage, 130 cancelled."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a graph: everything its sinks need, or up to --until nodes.
+    Run(RunArgs),
+    /// Check a graph without running it; lists every problem.
+    Validate {
+        /// The .gsgraph file.
+        graph: PathBuf,
+        /// Print the problems as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the node types this build knows.
+    Nodes {
+        /// Print the full specs as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Describe a graph: its nodes, settings, connections and outputs.
+    Info {
+        /// The .gsgraph file.
+        graph: PathBuf,
+    },
+}
+
+/// Options of `gspeech run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The .gsgraph file.
+    pub graph: PathBuf,
+    /// Override a parameter for this run, e.g. --set load.path=take2.wav (repeatable).
+    #[arg(long = "set", value_name = "NODE.PARAM=VALUE")]
+    pub set: Vec<String>,
+    /// Run only this node and what it needs (repeatable).
+    #[arg(long, value_name = "NODE")]
+    pub until: Vec<String>,
+    /// Print machine-readable events on standard output.
+    #[arg(long, value_name = "FORMAT")]
+    pub events: Option<EventFormat>,
+    /// Neither read nor write any cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// The on-disk cache folder [default: $GSPEECH_CACHE_DIR, else ~/.cache/gspeech].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Nodes to run at once [default: the number of cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+/// Machine-readable event formats.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventFormat {
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// Parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_INVALID } else { EXIT_OK });
+        }
+    };
+    let code = match cli.command {
+        Some(Command::Run(args)) => commands::run(&args),
+        Some(Command::Validate { graph, json }) => commands::validate(&graph, json),
+        Some(Command::Nodes { json }) => commands::nodes(json),
+        Some(Command::Info { graph }) => commands::info(&graph),
+        None => {
+            let _ = <Cli as clap::CommandFactory>::command().print_help();
+            EXIT_INVALID
+        }
+    };
+    ExitCode::from(code)
+}

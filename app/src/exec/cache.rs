@@ -21,7 +21,13 @@ pub struct MemoryCache {
 impl MemoryCache {
     /// An empty cache that holds at most `budget` bytes.
     pub fn new(budget: usize) -> MemoryCache {
-        MemoryCache { budget, used: 0, tick: 0, entries: HashMap::new(), by_age: BTreeMap::new() }
+        MemoryCache {
+            budget,
+            used: 0,
+            tick: 0,
+            entries: HashMap::new(),
+            by_age: BTreeMap::new(),
+        }
     }
 
     /// The outputs stored under `key`, marking them recently used.
@@ -43,7 +49,9 @@ impl MemoryCache {
         }
         self.remove(&key);
         while self.used + size > self.budget {
-            let Some((_, oldest)) = self.by_age.pop_first() else { break };
+            let Some((_, oldest)) = self.by_age.pop_first() else {
+                break;
+            };
             if let Some((_, s, _)) = self.entries.remove(&oldest) {
                 self.used -= s;
             }
@@ -107,7 +115,10 @@ impl DiskCache {
     /// The file holding `key`'s outputs.
     pub fn entry_path(&self, key: &Key) -> PathBuf {
         let hex = key.hex();
-        self.dir.join("outputs").join(&hex[..2]).join(format!("{hex}.safetensors"))
+        self.dir
+            .join("outputs")
+            .join(&hex[..2])
+            .join(format!("{hex}.safetensors"))
     }
 
     /// Reads and verifies an entry; a damaged one is deleted so it is recomputed.

@@ -144,9 +144,19 @@ mod tests {
 
     #[test]
     fn serialises_with_an_event_tag() {
-        let e = Event::Cached { node: "a".into(), source: CacheSource::Disk };
+        let e = Event::Cached {
+            node: "a".into(),
+            source: CacheSource::Disk,
+        };
         assert_eq!(e.to_json_line(), r#"{"event":"cached","node":"a","source":"disk"}"#);
-        let e = Event::Log { node: "a".into(), level: LogLevel::Warn, message: "m".into() };
-        assert_eq!(e.to_json_line(), r#"{"event":"log","node":"a","level":"warn","message":"m"}"#);
+        let e = Event::Log {
+            node: "a".into(),
+            level: LogLevel::Warn,
+            message: "m".into(),
+        };
+        assert_eq!(
+            e.to_json_line(),
+            r#"{"event":"log","node":"a","level":"warn","message":"m"}"#
+        );
     }
 }

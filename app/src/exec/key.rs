@@ -65,7 +65,10 @@ impl FileHashes {
         let mut file = std::fs::File::open(path).map_err(|e| NodeError::file(path, e))?;
         std::io::copy(&mut file, &mut hasher).map_err(|e| NodeError::file(path, e))?;
         let hash = *hasher.finalize().as_bytes();
-        self.known.lock().unwrap().insert(path.to_path_buf(), (stamp.0, stamp.1, hash));
+        self.known
+            .lock()
+            .unwrap()
+            .insert(path.to_path_buf(), (stamp.0, stamp.1, hash));
         Ok(hash)
     }
 
@@ -109,7 +112,14 @@ pub fn node_key(k: &KeyInputs, files: &FileHashes) -> Result<Key, NodeError> {
         field(&mut h, name.as_bytes());
         field(&mut h, value.to_json().to_string().as_bytes());
         let reads = k.specs.iter().any(|p| {
-            p.name == *name && matches!(p.kind, ParamKind::Path { role: PathRole::InputFile | PathRole::InputDir, .. })
+            p.name == *name
+                && matches!(
+                    p.kind,
+                    ParamKind::Path {
+                        role: PathRole::InputFile | PathRole::InputDir,
+                        ..
+                    }
+                )
         });
         if let (true, ParamValue::Path(path)) = (reads, value) {
             h.update(&files.hash(path).map_err(|e| NodeError::param(name, e.to_string()))?);
@@ -136,8 +146,17 @@ mod tests {
         let params = Params::new(BTreeMap::from([("path".to_string(), ParamValue::Path(file.clone()))]));
         let files = FileHashes::default();
         let key = |files: &FileHashes| {
-            node_key(&KeyInputs { type_id: "io.load", version: 1, params: &params, specs: &specs, inputs: &[] }, files)
-                .unwrap()
+            node_key(
+                &KeyInputs {
+                    type_id: "io.load",
+                    version: 1,
+                    params: &params,
+                    specs: &specs,
+                    inputs: &[],
+                },
+                files,
+            )
+            .unwrap()
         };
         let first = key(&files);
         assert_eq!(key(&files), first);

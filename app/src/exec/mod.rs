@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use gspeech_sdk::gpu::GpuSlot;
 use gspeech_sdk::{
-    CancelToken, Caching, Inputs, LogLevel, NodeError, Outputs, ParamValue, Params, Reporter, RunContext, Value,
+    Caching, CancelToken, Inputs, LogLevel, NodeError, Outputs, ParamValue, Params, Reporter, RunContext, Value,
 };
 
 pub use cache::{DiskCache, DiskLookup, MemoryCache};
@@ -132,7 +132,11 @@ impl Executor {
         on_event: &(dyn Fn(Event) + Sync),
     ) -> RunReport {
         let started = Instant::now();
-        let targets = if options.targets.is_empty() { plan.sinks() } else { options.targets.clone() };
+        let targets = if options.targets.is_empty() {
+            plan.sinks()
+        } else {
+            options.targets.clone()
+        };
         let needed = plan.needed(&targets);
         on_event(Event::RunStarted { nodes: needed.len() });
 
@@ -176,7 +180,7 @@ impl Executor {
                     }
                 });
             }
-            drop(done_tx);
+            let inline_tx = done_tx;
 
             let mut in_flight = 0;
             loop {
@@ -189,7 +193,10 @@ impl Executor {
                     });
                     let settled = match blocked {
                         Some(Missing::Failed(root)) => {
-                            on_event(Event::Skipped { node: node.id.clone(), because: root.clone() });
+                            on_event(Event::Skipped {
+                                node: node.id.clone(),
+                                because: root.clone(),
+                            });
                             report.skipped.push(node.id.clone());
                             Some(Err(Missing::Failed(root)))
                         }
@@ -207,12 +214,26 @@ impl Executor {
                         .iter()
                         .chain(&node.param_inputs)
                         .map(|(socket, src)| {
-                            let Ok(produced) = &results[&src.node] else { unreachable!("checked above") };
-                            let value = produced.outputs.get(&src.socket).cloned().expect("validated outputs exist");
+                            let Ok(produced) = &results[&src.node] else {
+                                unreachable!("checked above")
+                            };
+                            let value = produced
+                                .outputs
+                                .get(&src.socket)
+                                .cloned()
+                                .expect("validated outputs exist");
                             (socket.clone(), value, produced.keys[&src.socket])
                         })
                         .collect();
-                    job_tx.send((i, inputs)).expect("workers live until the run ends");
+                    if in_flight == 0 && ready.is_empty() {
+                        // The only runnable node: computing it here saves two thread hand-offs.
+                        let outcome = self.compute(plan, i, inputs, options.use_cache, cancel, &temp_root, on_event);
+                        inline_tx
+                            .send((i, outcome))
+                            .expect("the receiver lives until the run ends");
+                    } else {
+                        job_tx.send((i, inputs)).expect("workers live until the run ends");
+                    }
                     in_flight += 1;
                 }
                 if in_flight == 0 {
@@ -281,7 +302,10 @@ impl Executor {
         let spec = &node.ty.spec;
         let id = node.id.clone();
         let fail = |e: NodeError| {
-            on_event(Event::Error { node: id.clone(), message: e.to_string() });
+            on_event(Event::Error {
+                node: id.clone(),
+                message: e.to_string(),
+            });
             Outcome::Failed(e.to_string())
         };
 
@@ -289,12 +313,18 @@ impl Executor {
             let mut outputs = Outputs::new();
             let mut keys = BTreeMap::new();
             for (out, input) in pass {
-                let (_, value, key) = inputs.iter().find(|(s, _, _)| s == input).expect("validated bypass input");
+                let (_, value, key) = inputs
+                    .iter()
+                    .find(|(s, _, _)| s == input)
+                    .expect("validated bypass input");
                 outputs = outputs.with(out, value.clone());
                 keys.insert(out.clone(), *key);
             }
             on_event(Event::Bypassed { node: id.clone() });
-            return Outcome::Bypassed(Produced { outputs: Arc::new(outputs), keys });
+            return Outcome::Bypassed(Produced {
+                outputs: Arc::new(outputs),
+                keys,
+            });
         }
 
         let (params, socket_values, input_keys) = match resolve(plan, i, inputs) {
@@ -322,7 +352,10 @@ impl Executor {
         let cacheable = use_cache && spec.caching != Caching::Never;
         if cacheable {
             if let Some(hit) = self.memory.lock().unwrap().get(&key) {
-                on_event(Event::Cached { node: id, source: CacheSource::Memory });
+                on_event(Event::Cached {
+                    node: id,
+                    source: CacheSource::Memory,
+                });
                 return Outcome::Cached(produced(hit));
             }
             if let (Caching::Disk, Some(disk)) = (spec.caching, &self.disk) {
@@ -330,7 +363,10 @@ impl Executor {
                     DiskLookup::Hit(outputs) if outputs.check(spec).is_ok() => {
                         let outputs = Arc::new(outputs);
                         self.memory.lock().unwrap().put(key, outputs.clone());
-                        on_event(Event::Cached { node: id, source: CacheSource::Disk });
+                        on_event(Event::Cached {
+                            node: id,
+                            source: CacheSource::Disk,
+                        });
                         return Outcome::Cached(produced(outputs));
                     }
                     DiskLookup::Damaged(why) => on_event(Event::Log {
@@ -343,9 +379,16 @@ impl Executor {
             }
         }
 
-        on_event(Event::Started { node: id.clone(), type_id: spec.type_id.clone() });
+        on_event(Event::Started {
+            node: id.clone(),
+            type_id: spec.type_id.clone(),
+        });
         let clock = Instant::now();
-        let reporter = NodeReporter { node: &id, on_event, last: Mutex::new((-1.0, clock)) };
+        let reporter = NodeReporter {
+            node: &id,
+            on_event,
+            last: Mutex::new((-1.0, clock)),
+        };
         let ctx = RunContext::new(
             &node.id,
             &spec.type_id,
@@ -356,8 +399,13 @@ impl Executor {
             &self.gpu,
         );
         let inputs = Inputs::new(socket_values);
-        let result = catch_unwind(AssertUnwindSafe(|| node.ty.node.run(&ctx, &inputs, &params)))
-            .unwrap_or_else(|panic| Err(NodeError::other(format!("the node panicked: {}", panic_message(&panic)))));
+        let result =
+            catch_unwind(AssertUnwindSafe(|| node.ty.node.run(&ctx, &inputs, &params))).unwrap_or_else(|panic| {
+                Err(NodeError::other(format!(
+                    "the node panicked: {}",
+                    panic_message(&panic)
+                )))
+            });
         let outputs = match result {
             Ok(outputs) => outputs,
             Err(NodeError::Cancelled) if cancel.is_cancelled() => {
@@ -367,23 +415,40 @@ impl Executor {
             Err(e) => return fail(e),
         };
         let declared = outputs.check(spec).and_then(|_| {
-            match node.output_types.iter().find(|(s, ty)| outputs.get(s).is_some_and(|v| v.port_type() != **ty)) {
-                Some((s, ty)) => Err(format!("output `{s}` must be {ty} but is {}", outputs.get(s).unwrap().port_type())),
+            match node
+                .output_types
+                .iter()
+                .find(|(s, ty)| outputs.get(s).is_some_and(|v| v.port_type() != **ty))
+            {
+                Some((s, ty)) => Err(format!(
+                    "output `{s}` must be {ty} but is {}",
+                    outputs.get(s).unwrap().port_type()
+                )),
                 None => Ok(()),
             }
         });
         if let Err(e) = declared {
-            return fail(NodeError::other(format!("{} returned invalid outputs: {e}", spec.type_id)));
+            return fail(NodeError::other(format!(
+                "{} returned invalid outputs: {e}",
+                spec.type_id
+            )));
         }
         let outputs = Arc::new(outputs);
-        on_event(Event::Finished { node: id.clone(), seconds: clock.elapsed().as_secs_f64() });
+        on_event(Event::Finished {
+            node: id.clone(),
+            seconds: clock.elapsed().as_secs_f64(),
+        });
         if cacheable {
             self.memory.lock().unwrap().put(key, outputs.clone());
             if let (Caching::Disk, Some(disk)) = (spec.caching, &self.disk)
                 && let Err(e) = disk.put(&key, &outputs, cancel)
             {
                 let message = format!("could not write the disk cache: {e}");
-                on_event(Event::Log { node: id, level: LogLevel::Warn, message });
+                on_event(Event::Log {
+                    node: id,
+                    level: LogLevel::Warn,
+                    message,
+                });
             }
         }
         Outcome::Executed(produced(outputs))
@@ -402,14 +467,23 @@ fn resolve(plan: &Plan, i: usize, inputs: Vec<(String, Value, Key)>) -> Result<R
     let mut socket_values = BTreeMap::new();
     let mut input_keys = Vec::new();
     for (socket, value, key) in inputs {
-        if let Some(param) = node.param_inputs.contains_key(&socket).then(|| spec.param_named(&socket)).flatten() {
-            let value = value.coerce_to(param.kind.port_type()).and_then(|v| ParamValue::from_value(&v));
+        if let Some(param) = node
+            .param_inputs
+            .contains_key(&socket)
+            .then(|| spec.param_named(&socket))
+            .flatten()
+        {
+            let value = value
+                .coerce_to(param.kind.port_type())
+                .and_then(|v| ParamValue::from_value(&v));
             let value = value.ok_or_else(|| NodeError::param(&socket, "the connected value has the wrong type"))?;
             param.kind.check(&value).map_err(|e| NodeError::param(&socket, e))?;
             values.insert(socket, value.resolved_against(&plan.base_dir));
         } else {
             let ty = spec.input_named(&socket).map(|p| p.ty).expect("validated input socket");
-            let value = value.coerce_to(ty).ok_or_else(|| NodeError::input(&socket, format!("expected {ty}")))?;
+            let value = value
+                .coerce_to(ty)
+                .ok_or_else(|| NodeError::input(&socket, format!("expected {ty}")))?;
             input_keys.push((socket.clone(), key));
             socket_values.insert(socket, value);
         }
@@ -417,7 +491,12 @@ fn resolve(plan: &Plan, i: usize, inputs: Vec<(String, Value, Key)>) -> Result<R
     Ok((Params::new(values), socket_values, input_keys))
 }
 
-fn release(i: usize, downstream: &HashMap<usize, Vec<usize>>, waiting: &mut HashMap<usize, usize>, ready: &mut VecDeque<usize>) {
+fn release(
+    i: usize,
+    downstream: &HashMap<usize, Vec<usize>>,
+    waiting: &mut HashMap<usize, usize>,
+    ready: &mut VecDeque<usize>,
+) {
     for &d in downstream.get(&i).map(Vec::as_slice).unwrap_or_default() {
         let w = waiting.get_mut(&d).expect("downstream nodes are needed");
         *w -= 1;
@@ -451,10 +530,18 @@ impl Reporter for NodeReporter<'_> {
         }
         *last = (fraction, Instant::now());
         drop(last);
-        (self.on_event)(Event::Progress { node: self.node.into(), fraction, message: message.into() });
+        (self.on_event)(Event::Progress {
+            node: self.node.into(),
+            fraction,
+            message: message.into(),
+        });
     }
 
     fn log(&self, level: LogLevel, message: &str) {
-        (self.on_event)(Event::Log { node: self.node.into(), level, message: message.into() });
+        (self.on_event)(Event::Log {
+            node: self.node.into(),
+            level,
+            message: message.into(),
+        });
     }
 }

@@ -12,7 +12,11 @@ pub const MIGRATIONS: &[(u32, Migration)] = &[];
 
 /// Brings `doc` up to version `current` by applying `steps` in order; a newer
 /// document, or an old one with no path to `current`, is refused.
-pub fn migrate(mut doc: serde_json::Value, steps: &[(u32, Migration)], current: u32) -> Result<serde_json::Value, String> {
+pub fn migrate(
+    mut doc: serde_json::Value,
+    steps: &[(u32, Migration)],
+    current: u32,
+) -> Result<serde_json::Value, String> {
     loop {
         let version = doc["version"].as_u64().ok_or("`version` is missing")? as u32;
         if version == current {
@@ -23,10 +27,12 @@ pub fn migrate(mut doc: serde_json::Value, steps: &[(u32, Migration)], current: 
                 "the graph is format version {version}, newer than this build reads ({current}); update gspeech"
             ));
         }
-        let (_, step) = steps
-            .iter()
-            .find(|(from, _)| *from == version)
-            .ok_or_else(|| format!("format version {version} cannot be migrated (no step to {})", version + 1))?;
+        let (_, step) = steps.iter().find(|(from, _)| *from == version).ok_or_else(|| {
+            format!(
+                "format version {version} cannot be migrated (no step to {})",
+                version + 1
+            )
+        })?;
         step(&mut doc).map_err(|e| format!("migrating from version {version}: {e}"))?;
         doc["version"] = (version + 1).into();
     }
@@ -66,7 +72,11 @@ mod tests {
     #[test]
     fn refuses_newer_and_unreachable_versions() {
         let doc = json!({"version": 9});
-        assert!(migrate(doc, MIGRATIONS, 1).unwrap_err().contains("newer than this build"));
+        assert!(
+            migrate(doc, MIGRATIONS, 1)
+                .unwrap_err()
+                .contains("newer than this build")
+        );
         let doc = json!({"version": 0});
         assert!(migrate(doc, MIGRATIONS, 1).unwrap_err().contains("cannot be migrated"));
     }

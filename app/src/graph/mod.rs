@@ -103,7 +103,10 @@ pub struct Endpoint {
 impl Endpoint {
     /// An endpoint from its parts.
     pub fn new(node: &str, socket: &str) -> Endpoint {
-        Endpoint { node: node.into(), socket: socket.into() }
+        Endpoint {
+            node: node.into(),
+            socket: socket.into(),
+        }
     }
 }
 
@@ -177,8 +180,16 @@ impl GraphDoc {
 
     /// Reads a document, migrating older versions. Runs nothing.
     pub fn load(path: &Path) -> Result<GraphDoc, DocError> {
-        let text = std::fs::read_to_string(path).map_err(|e| DocError { path: path.into(), at: None, message: e.to_string() })?;
-        GraphDoc::parse(&text).map_err(|(at, message)| DocError { path: path.into(), at, message })
+        let text = std::fs::read_to_string(path).map_err(|e| DocError {
+            path: path.into(),
+            at: None,
+            message: e.to_string(),
+        })?;
+        GraphDoc::parse(&text).map_err(|(at, message)| DocError {
+            path: path.into(),
+            at,
+            message,
+        })
     }
 
     /// Parses document text; errors carry the line and column where known.
@@ -187,9 +198,15 @@ impl GraphDoc {
         let json: serde_json::Value = serde_json::from_str(text).map_err(located)?;
         let format = json.get("format").and_then(|f| f.as_str());
         if format != Some(FORMAT_NAME) {
-            return Err((None, format!("not a graph document: `format` must be \"{FORMAT_NAME}\"")));
+            return Err((
+                None,
+                format!("not a graph document: `format` must be \"{FORMAT_NAME}\""),
+            ));
         }
-        let version = json.get("version").and_then(|v| v.as_u64()).ok_or((None, "`version` is missing".to_string()))?;
+        let version = json
+            .get("version")
+            .and_then(|v| v.as_u64())
+            .ok_or((None, "`version` is missing".to_string()))?;
         if version == FORMAT_VERSION as u64 {
             // Parse the text again (not the value) so structural errors keep their line and column.
             let doc: GraphDoc = serde_json::from_str(text).map_err(located)?;
@@ -209,8 +226,11 @@ impl GraphDoc {
     /// Writes the document atomically.
     pub fn save(&self, path: &Path) -> Result<(), DocError> {
         let cancel = gspeech_sdk::CancelToken::new();
-        gspeech_sdk::fs::write_atomic(path, self.to_text().as_bytes(), &cancel)
-            .map_err(|e| DocError { path: path.into(), at: None, message: e.to_string() })
+        gspeech_sdk::fs::write_atomic(path, self.to_text().as_bytes(), &cancel).map_err(|e| DocError {
+            path: path.into(),
+            at: None,
+            message: e.to_string(),
+        })
     }
 
     /// A node by id.
