@@ -234,7 +234,15 @@ pub fn nodes(json: bool) -> u8 {
         let ports = |ports: &[gspeech_sdk::PortSpec]| -> String {
             ports
                 .iter()
-                .map(|p| format!("{}:{}{}", p.name, p.ty, if p.optional { "?" } else { "" }))
+                .map(|p| {
+                    // An output typed by a parameter shows the parameter's name.
+                    let ty = p
+                        .type_from
+                        .as_ref()
+                        .map(|param| format!("<{param}>"))
+                        .unwrap_or(p.ty.to_string());
+                    format!("{}:{ty}{}", p.name, if p.optional { "?" } else { "" })
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
