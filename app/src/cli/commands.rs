@@ -144,7 +144,7 @@ pub fn run(args: &RunArgs) -> u8 {
 
 /// The first Ctrl-C (or SIGTERM) asks the run to stop cleanly; a second one
 /// removes files still being written and exits at once.
-fn install_interrupt_handler(cancel: &CancelToken) {
+pub fn install_interrupt_handler(cancel: &CancelToken) {
     let cancel = cancel.clone();
     let result = ctrlc::set_handler(move || {
         if cancel.is_cancelled() {

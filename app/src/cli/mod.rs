@@ -3,7 +3,7 @@
 //! Exit codes: 0 success; 1 a node failed; 2 invalid graph, file or usage;
 //! 130 cancelled (Ctrl-C).
 
-mod commands;
+pub mod commands;
 mod progress;
 
 use std::path::PathBuf;
