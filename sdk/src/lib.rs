@@ -33,5 +33,5 @@ pub use node::{Inputs, Node, NodeError, Outputs};
 pub use param::{FileFilter, ParamKind, ParamSpec, ParamValue, Params, PathRole};
 pub use port::PortType;
 pub use spec::{Caching, NodeSpec, PortSpec};
-pub use tensor::{DType, ShapeError, Tensor, TensorData};
+pub use tensor::{DType, Element, ShapeError, Storage, Tensor};
 pub use value::{Attrs, Record, Value};

@@ -52,28 +52,69 @@ impl fmt::Display for DType {
     }
 }
 
-/// Typed element storage, shared between every clone of a tensor.
-#[derive(Clone, Debug)]
-pub enum TensorData {
-    /// `u8` elements.
-    U8(Arc<[u8]>),
-    /// `u32` elements.
-    U32(Arc<[u32]>),
-    /// `i32` elements.
-    I32(Arc<[i32]>),
-    /// `i64` elements.
-    I64(Arc<[i64]>),
-    /// `f32` elements.
-    F32(Arc<[f32]>),
-    /// `f64` elements.
-    F64(Arc<[f64]>),
+/// Memory holding a tensor's elements: native-endian bytes, aligned for the
+/// element type. A `Vec` of elements is storage; so is memory owned by a plugin
+/// or the host, released when the last tensor using it is dropped.
+pub trait Storage: Send + Sync {
+    /// The bytes.
+    fn bytes(&self) -> &[u8];
 }
 
-/// A dense row-major tensor. Cloning shares the data; nothing mutates it.
-#[derive(Clone, Debug)]
+impl<T: Element> Storage for Vec<T> {
+    fn bytes(&self) -> &[u8] {
+        bytemuck::cast_slice(self)
+    }
+}
+
+/// A tensor element type.
+pub trait Element: bytemuck::Pod + Send + Sync {
+    /// Its [`DType`].
+    const DTYPE: DType;
+}
+
+macro_rules! elements {
+    ($($t:ty => $d:ident, $from:ident, $as:ident;)*) => {
+        $(impl Element for $t {
+            const DTYPE: DType = DType::$d;
+        })*
+
+        impl Tensor {
+            $(
+                #[doc = concat!("A `", stringify!($t), "` tensor of the given shape.")]
+                pub fn $from(shape: &[usize], data: Vec<$t>) -> Result<Tensor, ShapeError> {
+                    Tensor::from_vec(shape, data)
+                }
+
+                #[doc = concat!("The elements, if this is a `", stringify!($t), "` tensor.")]
+                pub fn $as(&self) -> Option<&[$t]> {
+                    self.as_slice()
+                }
+            )*
+        }
+    };
+}
+
+elements! {
+    u8 => U8, from_u8, as_u8;
+    u32 => U32, from_u32, as_u32;
+    i32 => I32, from_i32, as_i32;
+    i64 => I64, from_i64, as_i64;
+    f32 => F32, from_f32, as_f32;
+    f64 => F64, from_f64, as_f64;
+}
+
+/// A dense row-major tensor. Cloning shares the storage; nothing mutates it.
+#[derive(Clone)]
 pub struct Tensor {
+    dtype: DType,
     shape: Arc<[usize]>,
-    data: TensorData,
+    storage: Arc<dyn Storage>,
+}
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tensor({}{:?})", self.dtype, self.shape)
+    }
 }
 
 /// A tensor whose element count does not match its shape.
@@ -99,58 +140,37 @@ impl fmt::Display for ShapeError {
 
 impl std::error::Error for ShapeError {}
 
-macro_rules! typed_constructors {
-    ($($ctor:ident, $view:ident, $t:ty, $variant:ident;)*) => {
-        impl Tensor {
-            $(
-                #[doc = concat!("A `", stringify!($t), "` tensor of the given shape.")]
-                pub fn $ctor(shape: &[usize], data: impl Into<Arc<[$t]>>) -> Result<Tensor, ShapeError> {
-                    let data: Arc<[$t]> = data.into();
-                    Tensor::new(shape, TensorData::$variant(data))
-                }
-
-                #[doc = concat!("The elements, if this is a `", stringify!($t), "` tensor.")]
-                pub fn $view(&self) -> Option<&[$t]> {
-                    match &self.data {
-                        TensorData::$variant(d) => Some(d),
-                        _ => None,
-                    }
-                }
-            )*
-        }
-    };
-}
-
-typed_constructors! {
-    from_u8, as_u8, u8, U8;
-    from_u32, as_u32, u32, U32;
-    from_i32, as_i32, i32, I32;
-    from_i64, as_i64, i64, I64;
-    from_f32, as_f32, f32, F32;
-    from_f64, as_f64, f64, F64;
-}
-
 impl Tensor {
-    /// A tensor over existing storage; fails when the element count differs from the shape's.
-    pub fn new(shape: &[usize], data: TensorData) -> Result<Tensor, ShapeError> {
-        let elements = data_len(&data);
-        if shape.iter().product::<usize>() != elements {
+    /// A tensor owning a vector of elements.
+    pub fn from_vec<T: Element>(shape: &[usize], data: Vec<T>) -> Result<Tensor, ShapeError> {
+        Tensor::from_storage(T::DTYPE, shape, Arc::new(data))
+    }
+
+    /// A tensor over existing storage, without copying. Fails when the byte count
+    /// does not match the shape, or the bytes are not aligned for the element type.
+    pub fn from_storage(dtype: DType, shape: &[usize], storage: Arc<dyn Storage>) -> Result<Tensor, ShapeError> {
+        let bytes = storage.bytes();
+        let elements = bytes.len() / dtype.size();
+        let aligned = (bytes.as_ptr() as usize) % dtype.size() == 0 || bytes.is_empty();
+        if !aligned || bytes.len() % dtype.size() != 0 || shape.iter().product::<usize>() != elements {
             return Err(ShapeError {
                 shape: shape.to_vec(),
                 elements,
             });
         }
         Ok(Tensor {
+            dtype,
             shape: shape.into(),
-            data,
+            storage,
         })
     }
 
     /// A scalar `f32` tensor of shape `[]`.
     pub fn scalar_f32(value: f32) -> Tensor {
         Tensor {
+            dtype: DType::F32,
             shape: Arc::new([]),
-            data: TensorData::F32(Arc::new([value])),
+            storage: Arc::new(vec![value]),
         }
     }
 
@@ -163,21 +183,23 @@ impl Tensor {
                 elements,
             });
         }
-        fn decode<T: bytemuck::Pod, const N: usize>(bytes: &[u8], f: fn([u8; N]) -> T) -> Arc<[T]> {
-            bytes
-                .chunks_exact(N)
-                .map(|c| f(c.try_into().expect("exact chunk")))
-                .collect()
+        fn decode<T: Element, const N: usize>(bytes: &[u8], f: fn([u8; N]) -> T) -> Arc<dyn Storage> {
+            Arc::new(
+                bytes
+                    .chunks_exact(N)
+                    .map(|c| f(c.try_into().expect("exact chunk")))
+                    .collect::<Vec<T>>(),
+            )
         }
-        let data = match dtype {
-            DType::U8 => TensorData::U8(bytes.into()),
-            DType::U32 => TensorData::U32(decode(bytes, u32::from_le_bytes)),
-            DType::I32 => TensorData::I32(decode(bytes, i32::from_le_bytes)),
-            DType::I64 => TensorData::I64(decode(bytes, i64::from_le_bytes)),
-            DType::F32 => TensorData::F32(decode(bytes, f32::from_le_bytes)),
-            DType::F64 => TensorData::F64(decode(bytes, f64::from_le_bytes)),
+        let storage = match dtype {
+            DType::U8 => Arc::new(bytes.to_vec()),
+            DType::U32 => decode(bytes, u32::from_le_bytes),
+            DType::I32 => decode(bytes, i32::from_le_bytes),
+            DType::I64 => decode(bytes, i64::from_le_bytes),
+            DType::F32 => decode(bytes, f32::from_le_bytes),
+            DType::F64 => decode(bytes, f64::from_le_bytes),
         };
-        Tensor::new(shape, data)
+        Tensor::from_storage(dtype, shape, storage)
     }
 
     /// The shape, outermost dimension first.
@@ -187,24 +209,37 @@ impl Tensor {
 
     /// The element type.
     pub fn dtype(&self) -> DType {
-        match self.data {
-            TensorData::U8(_) => DType::U8,
-            TensorData::U32(_) => DType::U32,
-            TensorData::I32(_) => DType::I32,
-            TensorData::I64(_) => DType::I64,
-            TensorData::F32(_) => DType::F32,
-            TensorData::F64(_) => DType::F64,
-        }
+        self.dtype
+    }
+
+    /// The elements as a typed slice, if `T` is the element type.
+    pub fn as_slice<T: Element>(&self) -> Option<&[T]> {
+        (T::DTYPE == self.dtype).then(|| bytemuck::cast_slice(self.storage.bytes()))
     }
 
     /// The shared storage.
-    pub fn data(&self) -> &TensorData {
-        &self.data
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// Every element widened to `f64`, in order.
+    pub fn values_f64(&self) -> Box<dyn Iterator<Item = f64> + '_> {
+        fn widen<'a, T: Element>(t: &'a Tensor, f: fn(T) -> f64) -> Box<dyn Iterator<Item = f64> + 'a> {
+            Box::new(t.as_slice::<T>().unwrap_or_default().iter().map(move |&v| f(v)))
+        }
+        match self.dtype {
+            DType::U8 => widen(self, |v: u8| v as f64),
+            DType::U32 => widen(self, |v: u32| v as f64),
+            DType::I32 => widen(self, |v: i32| v as f64),
+            DType::I64 => widen(self, |v: i64| v as f64),
+            DType::F32 => widen(self, |v: f32| v as f64),
+            DType::F64 => widen(self, |v: f64| v),
+        }
     }
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        data_len(&self.data)
+        self.byte_len() / self.dtype.size()
     }
 
     /// Whether the tensor has no elements.
@@ -214,35 +249,17 @@ impl Tensor {
 
     /// Size of the elements in bytes.
     pub fn byte_len(&self) -> usize {
-        self.len() * self.dtype().size()
+        self.storage.bytes().len()
     }
 
     /// The elements as native-endian bytes, without copying.
     pub fn as_bytes(&self) -> &[u8] {
-        match &self.data {
-            TensorData::U8(d) => d,
-            TensorData::U32(d) => bytemuck::cast_slice(d),
-            TensorData::I32(d) => bytemuck::cast_slice(d),
-            TensorData::I64(d) => bytemuck::cast_slice(d),
-            TensorData::F32(d) => bytemuck::cast_slice(d),
-            TensorData::F64(d) => bytemuck::cast_slice(d),
-        }
+        self.storage.bytes()
     }
 
     /// Whether two tensors share the same storage (no copy was made between them).
     pub fn shares_storage_with(&self, other: &Tensor) -> bool {
         std::ptr::eq(self.as_bytes().as_ptr(), other.as_bytes().as_ptr()) && self.byte_len() == other.byte_len()
-    }
-}
-
-fn data_len(data: &TensorData) -> usize {
-    match data {
-        TensorData::U8(d) => d.len(),
-        TensorData::U32(d) => d.len(),
-        TensorData::I32(d) => d.len(),
-        TensorData::I64(d) => d.len(),
-        TensorData::F32(d) => d.len(),
-        TensorData::F64(d) => d.len(),
     }
 }
 

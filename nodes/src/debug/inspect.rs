@@ -2,7 +2,7 @@
 
 use gspeech_sdk::{
     Caching, Inputs, Node, NodeError, NodeSpec, Outputs, ParamSpec, Params, PortSpec, PortType, RunContext, Tensor,
-    TensorData, Value,
+    Value,
 };
 
 /// Logs a one-line summary of its input, then statistics of each tensor.
@@ -77,14 +77,7 @@ impl TensorStats {
                 non_finite: bad,
             }
         }
-        match tensor.data() {
-            TensorData::U8(d) => fold(d.iter().map(|&v| v as f64)),
-            TensorData::U32(d) => fold(d.iter().map(|&v| v as f64)),
-            TensorData::I32(d) => fold(d.iter().map(|&v| v as f64)),
-            TensorData::I64(d) => fold(d.iter().map(|&v| v as f64)),
-            TensorData::F32(d) => fold(d.iter().map(|&v| v as f64)),
-            TensorData::F64(d) => fold(d.iter().copied()),
-        }
+        fold(tensor.values_f64())
     }
 }
 
