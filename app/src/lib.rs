@@ -7,5 +7,6 @@
 pub mod cli;
 pub mod exec;
 pub mod graph;
+pub mod plugins;
 pub mod registry;
 pub mod validate;

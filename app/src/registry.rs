@@ -89,6 +89,24 @@ impl Registry {
         })
     }
 
+    /// The plugins (id and version) whose node types a graph uses, sorted by id:
+    /// what a saved graph records in its `plugins` list.
+    pub fn plugins_used(&self, doc: &crate::graph::GraphDoc) -> Vec<crate::graph::PluginRef> {
+        let mut used: BTreeMap<String, String> = BTreeMap::new();
+        for node in &doc.nodes {
+            if let Some(NodeType {
+                origin: Origin::Plugin { id, version, .. },
+                ..
+            }) = self.get(&node.type_id)
+            {
+                used.insert(id.clone(), version.clone());
+            }
+        }
+        used.into_iter()
+            .map(|(id, version)| crate::graph::PluginRef { id, version })
+            .collect()
+    }
+
     /// Up to three known type ids close to `name`, nearest first.
     pub fn suggest(&self, name: &str) -> Vec<String> {
         let mut scored: Vec<(usize, &String)> = self

@@ -216,14 +216,24 @@ pub fn validate(doc: &GraphDoc, registry: &Registry, graph_dir: &Path) -> Result
             ));
         }
         let ty = registry.get(&entry.type_id);
-        match ty {
-            None => problems.push(problem(
+        let from_missing_plugin = doc
+            .plugins
+            .iter()
+            .find(|p| entry.type_id.starts_with(&format!("{}.", p.id)) && registry.plugin_version(&p.id).is_none());
+        match (ty, from_missing_plugin) {
+            (None, Some(plugin)) => problems.push(problem(
+                "unknown_type",
+                Some(&entry.id),
+                None,
+                format!("node type `{}` comes from plugin `{}`, which is not loaded", entry.type_id, plugin.id),
+            )),
+            (None, None) => problems.push(problem(
                 "unknown_type",
                 Some(&entry.id),
                 None,
                 format!("unknown node type `{}`{}", entry.type_id, did_you_mean(&registry.suggest(&entry.type_id))),
             )),
-            Some(ty) if entry.type_version > ty.spec.version => problems.push(problem(
+            (Some(ty), _) if entry.type_version > ty.spec.version => problems.push(problem(
                 "type_version",
                 Some(&entry.id),
                 None,
@@ -232,7 +242,7 @@ pub fn validate(doc: &GraphDoc, registry: &Registry, graph_dir: &Path) -> Result
                     entry.type_version, entry.type_id, ty.spec.version
                 ),
             )),
-            Some(_) => {}
+            (Some(_), _) => {}
         }
         known.push(ty);
     }

@@ -29,8 +29,18 @@ pub trait Reporter: Send + Sync {
 }
 
 /// A flag shared by everything in a run; set once to ask every node to stop.
-#[derive(Clone, Debug, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+/// A token may also ask an outside source (a plugin's host) whether to stop.
+#[derive(Clone, Default)]
+pub struct CancelToken {
+    flag: Arc<AtomicBool>,
+    probe: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+}
+
+impl std::fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CancelToken({})", self.is_cancelled())
+    }
+}
 
 impl CancelToken {
     /// A token that is not cancelled.
@@ -38,14 +48,22 @@ impl CancelToken {
         CancelToken::default()
     }
 
+    /// A token that is also cancelled whenever `probe` returns true.
+    pub fn with_probe(probe: impl Fn() -> bool + Send + Sync + 'static) -> CancelToken {
+        CancelToken {
+            flag: Arc::default(),
+            probe: Some(Arc::new(probe)),
+        }
+    }
+
     /// Asks everything holding this token to stop.
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.flag.store(true, Ordering::SeqCst);
     }
 
     /// Whether cancellation was asked for.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.flag.load(Ordering::Relaxed) || self.probe.as_ref().is_some_and(|p| p())
     }
 }
 

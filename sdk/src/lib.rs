@@ -20,6 +20,7 @@ pub mod fs;
 pub mod gpu;
 pub mod node;
 pub mod param;
+pub mod plugin;
 pub mod port;
 pub mod schema;
 pub mod spec;

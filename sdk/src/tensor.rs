@@ -55,19 +55,19 @@ impl fmt::Display for DType {
 /// Memory holding a tensor's elements: native-endian bytes, aligned for the
 /// element type. A `Vec` of elements is storage; so is memory owned by a plugin
 /// or the host, released when the last tensor using it is dropped.
-pub trait Storage: Send + Sync {
+pub trait Storage: std::any::Any + Send + Sync {
     /// The bytes.
     fn bytes(&self) -> &[u8];
 }
 
-impl<T: Element> Storage for Vec<T> {
+impl<T: Element + 'static> Storage for Vec<T> {
     fn bytes(&self) -> &[u8] {
         bytemuck::cast_slice(self)
     }
 }
 
 /// A tensor element type.
-pub trait Element: bytemuck::Pod + Send + Sync {
+pub trait Element: bytemuck::Pod + Send + Sync + 'static {
     /// Its [`DType`].
     const DTYPE: DType;
 }

@@ -8,8 +8,21 @@ use super::progress::Printer;
 use super::{EXIT_CANCELLED, EXIT_INVALID, EXIT_NODE_FAILED, EXIT_OK, RunArgs};
 use crate::exec::{Executor, ExecutorOptions, RunOptions, RunStatus};
 use crate::graph::GraphDoc;
+use crate::plugins;
 use crate::registry::{Origin, Registry, edit_distance};
 use crate::validate::{Plan, validate as check};
+
+/// The built-in nodes and every plugin on the search path; refused plugins are
+/// reported on standard error (`gspeech plugins` says more).
+fn load_registry(extra: &[PathBuf]) -> Registry {
+    let mut registry = Registry::builtin();
+    for status in plugins::load_all(&mut registry, extra) {
+        if let plugins::Outcome::Refused(why) = status.outcome {
+            eprintln!("warning: plugin {} {why}", status.path.display());
+        }
+    }
+    registry
+}
 
 /// Reads a graph; the error names the file (and line and column).
 fn load(path: &Path) -> Result<GraphDoc, u8> {
@@ -94,8 +107,8 @@ pub fn default_cache_dir() -> PathBuf {
 }
 
 /// `gspeech run`.
-pub fn run(args: &RunArgs) -> u8 {
-    let registry = Registry::builtin();
+pub fn run(args: &RunArgs, plugin_paths: &[PathBuf]) -> u8 {
+    let registry = load_registry(plugin_paths);
     let mut doc = match load(&args.graph) {
         Ok(doc) => doc,
         Err(code) => return code,
@@ -161,8 +174,8 @@ pub fn install_interrupt_handler(cancel: &CancelToken) {
 }
 
 /// `gspeech validate`.
-pub fn validate(path: &Path, json: bool) -> u8 {
-    let registry = Registry::builtin();
+pub fn validate(path: &Path, json: bool, plugin_paths: &[PathBuf]) -> u8 {
+    let registry = load_registry(plugin_paths);
     let doc = match load(path) {
         Ok(doc) => doc,
         Err(code) => return code,
@@ -200,8 +213,8 @@ pub fn validate(path: &Path, json: bool) -> u8 {
 }
 
 /// `gspeech nodes`.
-pub fn nodes(json: bool) -> u8 {
-    let registry = Registry::builtin();
+pub fn nodes(json: bool, plugin_paths: &[PathBuf]) -> u8 {
+    let registry = load_registry(plugin_paths);
     if json {
         let list: Vec<serde_json::Value> = registry
             .types()
@@ -266,8 +279,8 @@ pub fn nodes(json: bool) -> u8 {
 }
 
 /// `gspeech info`.
-pub fn info(path: &Path) -> u8 {
-    let registry = Registry::builtin();
+pub fn info(path: &Path, plugin_paths: &[PathBuf]) -> u8 {
+    let registry = load_registry(plugin_paths);
     let doc = match load(path) {
         Ok(doc) => doc,
         Err(code) => return code,
@@ -321,6 +334,52 @@ pub fn info(path: &Path) -> u8 {
             problems.len(),
             plural(problems.len())
         ),
+    }
+    EXIT_OK
+}
+
+/// `gspeech plugins`.
+pub fn plugins(json: bool, plugin_paths: &[PathBuf]) -> u8 {
+    let mut registry = Registry::builtin();
+    let places = plugins::search_path(plugin_paths);
+    let statuses = plugins::load_all(&mut registry, plugin_paths);
+    if json {
+        let list: Vec<serde_json::Value> = statuses
+            .iter()
+            .map(|s| match &s.outcome {
+                plugins::Outcome::Loaded { id, version, nodes } => serde_json::json!({
+                    "path": s.path, "status": "loaded", "id": id, "version": version, "nodes": nodes
+                }),
+                plugins::Outcome::Refused(why) => {
+                    serde_json::json!({"path": s.path, "status": "refused", "reason": why})
+                }
+            })
+            .collect();
+        let out = serde_json::json!({"search_path": places, "plugins": list});
+        println!("{}", serde_json::to_string_pretty(&out).expect("serialisable"));
+        return EXIT_OK;
+    }
+    println!("search path:");
+    for place in &places {
+        println!(
+            "  {}{}",
+            place.display(),
+            if place.exists() { "" } else { " (missing)" }
+        );
+    }
+    if statuses.is_empty() {
+        println!("no plugin libraries found");
+    }
+    for status in &statuses {
+        match &status.outcome {
+            plugins::Outcome::Loaded { id, version, nodes } => {
+                println!("loaded   {id} {version}  {}", status.path.display());
+                for node in nodes {
+                    println!("           {node}");
+                }
+            }
+            plugins::Outcome::Refused(why) => println!("refused  {}: {why}", status.path.display()),
+        }
     }
     EXIT_OK
 }

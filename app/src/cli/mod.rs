@@ -29,6 +29,9 @@ pub const EXIT_CANCELLED: u8 = 130;
     after_help = "Exit codes: 0 ok, 1 a node failed, 2 invalid graph or usage, 130 cancelled."
 )]
 pub struct Cli {
+    /// Load a plugin library, or every library in a folder, before anything else (repeatable).
+    #[arg(long = "plugin", value_name = "PATH", global = true)]
+    plugins: Vec<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -55,6 +58,12 @@ enum Command {
     Info {
         /// The .gsgraph file.
         graph: PathBuf,
+    },
+    /// List the plugin libraries found on the search path: loaded, or refused and why.
+    Plugins {
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -99,11 +108,13 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_INVALID } else { EXIT_OK });
         }
     };
+    let plugins = &cli.plugins;
     let code = match cli.command {
-        Some(Command::Run(args)) => commands::run(&args),
-        Some(Command::Validate { graph, json }) => commands::validate(&graph, json),
-        Some(Command::Nodes { json }) => commands::nodes(json),
-        Some(Command::Info { graph }) => commands::info(&graph),
+        Some(Command::Run(args)) => commands::run(&args, plugins),
+        Some(Command::Validate { graph, json }) => commands::validate(&graph, json, plugins),
+        Some(Command::Nodes { json }) => commands::nodes(json, plugins),
+        Some(Command::Info { graph }) => commands::info(&graph, plugins),
+        Some(Command::Plugins { json }) => commands::plugins(json, plugins),
         None => {
             let _ = <Cli as clap::CommandFactory>::command().print_help();
             EXIT_INVALID
