@@ -89,7 +89,8 @@ typedef struct gsp_host {
     const char *node_id;      /* the graph node being run */
     const char *type_id;      /* its type */
     const char *params_json;  /* every parameter, resolved and checked: a JSON object */
-    const char *temp_dir;     /* a scratch folder for this run */
+    const char *temp_root;    /* the run's scratch folder, shared by its nodes: make a
+                                 subfolder named after `node_id` if you need one */
     uint64_t n_inputs;
     const gsp_value *inputs;
 

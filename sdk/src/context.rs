@@ -149,6 +149,11 @@ impl<'a> RunContext<'a> {
         Ok(dir)
     }
 
+    /// The run's scratch folder, shared by its nodes ([`temp_dir`](Self::temp_dir) is this node's).
+    pub fn temp_root(&self) -> &Path {
+        self.temp_root
+    }
+
     /// A persistent folder for this node type (converted models, indexes), kept
     /// across runs; `None` when caching is turned off.
     pub fn cache_dir(&self) -> Option<Result<PathBuf, NodeError>> {

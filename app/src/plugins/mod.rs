@@ -10,6 +10,7 @@
 //! may still be alive, and their release functions live in the library's code.
 
 mod node;
+mod pool;
 
 use std::collections::HashMap;
 use std::ffi::CStr;

@@ -1,6 +1,6 @@
 //! A plugin's node type, served to the executor like a built-in one.
 //!
-//! Each call runs on a thread of its own so that a plugin that ignores
+//! Each call runs on a pool thread of its own so that a plugin that ignores
 //! cancellation cannot hold the run: once the run is cancelled and the plugin
 //! has not returned within [`CANCEL_GRACE`], its call is abandoned (it goes on
 //! in the background with everything it needs) and the node reports that it was
@@ -394,13 +394,12 @@ fn build_call(
     }
     let params_json: serde_json::Map<String, serde_json::Value> =
         params.values().iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
-    let temp_dir = ctx.temp_dir()?;
     let host = GspHost {
         ctx: Arc::as_ptr(state) as *mut c_void,
         node_id: keep(c(ctx.node_id())),
         type_id: keep(c(&spec.type_id)),
         params_json: keep(c(&serde_json::Value::Object(params_json).to_string())),
-        temp_dir: keep(c(&temp_dir.to_string_lossy())),
+        temp_root: keep(c(&ctx.temp_root().to_string_lossy())),
         n_inputs: values.len() as u64,
         inputs: values.as_ptr(),
         progress: host_progress,
@@ -441,18 +440,16 @@ impl Node for PluginNode {
         call.host.inputs = call.values.as_ptr();
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
         let (descriptor, instance, call_state) = (self.descriptor, self.instance, state.clone());
-        std::thread::Builder::new()
-            .name(format!("plugin {plugin}"))
-            .spawn(move || {
-                // Whole values, not their raw-pointer fields, move into the thread.
-                let (call, descriptor, instance) = (call, descriptor, instance);
-                // SAFETY: a valid descriptor, an instance it made, and a host valid for the call.
-                let status = unsafe { ((*descriptor.0).run)(instance.0, &call.host) };
-                drop(call);
-                drop(call_state);
-                let _ = done_tx.send(status);
-            })
-            .map_err(|e| NodeError::other(format!("plugin {plugin}: could not start a thread: {e}")))?;
+        super::pool::execute(Box::new(move || {
+            // Whole values, not their raw-pointer fields, move into the closure.
+            let (call, descriptor, instance) = (call, descriptor, instance);
+            // SAFETY: a valid descriptor, an instance it made, and a host valid for the call.
+            let status = unsafe { ((*descriptor.0).run)(instance.0, &call.host) };
+            drop(call);
+            drop(call_state);
+            let _ = done_tx.send(status);
+        }))
+        .map_err(|e| NodeError::other(format!("plugin {plugin}: could not start a thread: {e}")))?;
         let status = wait(ctx, &reports_rx, &done_rx).ok_or_else(|| {
             ctx.log(
                 LogLevel::Warn,

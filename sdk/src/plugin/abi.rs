@@ -78,7 +78,7 @@ pub struct GspHost {
     pub node_id: *const c_char,
     pub type_id: *const c_char,
     pub params_json: *const c_char,
-    pub temp_dir: *const c_char,
+    pub temp_root: *const c_char,
     pub n_inputs: u64,
     pub inputs: *const GspValue,
     pub progress: unsafe extern "C" fn(ctx: *mut c_void, fraction: f32, message: *const c_char),

@@ -212,8 +212,8 @@ unsafe fn run_node(instance: &Instance, host: &GspHost) -> Result<(), NodeError>
 
     let set: serde_json::Map<String, serde_json::Value> = serde_json::from_str(unsafe { text(host.params_json) }?)
         .map_err(|e| NodeError::other(format!("bad parameters from the host: {e}")))?;
-    let temp_dir = Path::new(unsafe { text(host.temp_dir) }?);
-    let params = Params::from_json(spec, &set, temp_dir).map_err(|(n, m)| NodeError::param(&n, m))?;
+    let temp_root = Path::new(unsafe { text(host.temp_root) }?);
+    let params = Params::from_json(spec, &set, temp_root).map_err(|(n, m)| NodeError::param(&n, m))?;
     let reporter = HostRef(host);
     let cancel = CancelToken::with_probe(move || {
         let h = reporter.host();
@@ -227,7 +227,7 @@ unsafe fn run_node(instance: &Instance, host: &GspHost) -> Result<(), NodeError>
         &spec.type_id,
         &reporter,
         &cancel,
-        temp_dir,
+        temp_root,
         None,
         #[cfg(feature = "gpu")]
         &gpu,
