@@ -36,3 +36,8 @@ pub use port::PortType;
 pub use spec::{Caching, NodeSpec, PortSpec};
 pub use tensor::{DType, Element, ShapeError, Storage, Tensor};
 pub use value::{Attrs, Record, Value};
+
+/// The author's guide's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct AuthorsGuide;
