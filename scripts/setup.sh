@@ -2,6 +2,7 @@
 # Installs the Debian packages GaussianSpeech Studio needs, and only those that
 # are missing. Safe to run again: it does nothing when everything is present.
 #
+#   gcc, libc6-dev       the C compiler: C dependencies, and the C plugin tests
 #   mesa-vulkan-drivers  software Vulkan (lavapipe), so wgpu runs without a GPU
 #   xvfb                 a virtual display for the editor's tests
 #   ffmpeg               ffprobe/ffmpeg, the independent readers of exported videos
@@ -9,7 +10,7 @@
 #   espeak-ng            speech with phoneme timings for the synthetic capture factory
 set -euo pipefail
 
-packages=(mesa-vulkan-drivers xvfb ffmpeg cmake pkg-config espeak-ng libespeak-ng-dev)
+packages=(gcc libc6-dev mesa-vulkan-drivers xvfb ffmpeg cmake pkg-config espeak-ng libespeak-ng-dev)
 
 missing=()
 for p in "${packages[@]}"; do

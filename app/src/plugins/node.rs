@@ -368,19 +368,10 @@ fn build_call(
         };
         let mut tensors = Vec::new();
         for (name, tensor) in record.map(|r| r.tensors().iter()).into_iter().flatten() {
-            let shape: Vec<u64> = tensor.shape().iter().map(|&d| d as u64).collect();
+            let shape = abi::shape_u64(tensor);
             let (owner, release) = lend(tensor.storage());
             owners.push(owner);
-            tensors.push(GspTensor {
-                name: keep(c(name)),
-                dtype: abi::dtype_code(tensor.dtype()),
-                ndim: shape.len() as u32,
-                shape: shape.as_ptr(),
-                data: tensor.as_bytes().as_ptr() as *const c_void,
-                byte_len: tensor.byte_len() as u64,
-                owner,
-                release: Some(release),
-            });
+            tensors.push(GspTensor::view(keep(c(name)), tensor, &shape, owner, Some(release)));
             shapes.push(shape);
         }
         values.push(GspValue {

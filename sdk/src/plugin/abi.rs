@@ -60,6 +60,34 @@ pub struct GspTensor {
     pub release: Option<unsafe extern "C" fn(owner: *mut c_void)>,
 }
 
+impl GspTensor {
+    /// A view of `tensor` named `name`, kept alive by `owner`. `shape` must be
+    /// [`shape_u64`] of the tensor and outlive the view, as must `name`.
+    pub fn view(
+        name: *const c_char,
+        tensor: &crate::Tensor,
+        shape: &[u64],
+        owner: *mut c_void,
+        release: Option<unsafe extern "C" fn(*mut c_void)>,
+    ) -> GspTensor {
+        GspTensor {
+            name,
+            dtype: dtype_code(tensor.dtype()),
+            ndim: shape.len() as u32,
+            shape: shape.as_ptr(),
+            data: tensor.as_bytes().as_ptr() as *const c_void,
+            byte_len: tensor.byte_len() as u64,
+            owner,
+            release,
+        }
+    }
+}
+
+/// A tensor's shape as the ABI's `uint64_t` sizes.
+pub fn shape_u64(tensor: &crate::Tensor) -> Vec<u64> {
+    tensor.shape().iter().map(|&d| d as u64).collect()
+}
+
 /// `gsp_value`.
 #[repr(C)]
 #[derive(Clone, Copy)]

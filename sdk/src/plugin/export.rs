@@ -296,18 +296,9 @@ unsafe fn send_output(host: &GspHost, socket: &str, value: &Value) -> Result<(),
                 (owner, Some(release))
             }
         };
-        let shape: Vec<u64> = tensor.shape().iter().map(|&d| d as u64).collect();
+        let shape = abi::shape_u64(tensor);
         let c_name = cstring(name);
-        let view = GspTensor {
-            name: c_name.as_ptr(),
-            dtype: abi::dtype_code(tensor.dtype()),
-            ndim: shape.len() as u32,
-            shape: shape.as_ptr(),
-            data: tensor.as_bytes().as_ptr() as *const c_void,
-            byte_len: tensor.byte_len() as u64,
-            owner,
-            release,
-        };
+        let view = GspTensor::view(c_name.as_ptr(), tensor, &shape, owner, release);
         if unsafe { (host.share_tensor)(host.ctx, c_socket.as_ptr(), &view) } != 0 {
             return Err(refused());
         }
