@@ -151,8 +151,8 @@ impl Tensor {
     pub fn from_storage(dtype: DType, shape: &[usize], storage: Arc<dyn Storage>) -> Result<Tensor, ShapeError> {
         let bytes = storage.bytes();
         let elements = bytes.len() / dtype.size();
-        let aligned = (bytes.as_ptr() as usize) % dtype.size() == 0 || bytes.is_empty();
-        if !aligned || bytes.len() % dtype.size() != 0 || shape.iter().product::<usize>() != elements {
+        let aligned = (bytes.as_ptr() as usize).is_multiple_of(dtype.size()) || bytes.is_empty();
+        if !aligned || !bytes.len().is_multiple_of(dtype.size()) || shape.iter().product::<usize>() != elements {
             return Err(ShapeError {
                 shape: shape.to_vec(),
                 elements,
@@ -177,7 +177,7 @@ impl Tensor {
     /// Decodes little-endian bytes (as stored in safetensors files) into a tensor.
     pub fn from_le_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Result<Tensor, ShapeError> {
         let elements = bytes.len() / dtype.size();
-        if bytes.len() % dtype.size() != 0 || shape.iter().product::<usize>() != elements {
+        if !bytes.len().is_multiple_of(dtype.size()) || shape.iter().product::<usize>() != elements {
             return Err(ShapeError {
                 shape: shape.to_vec(),
                 elements,

@@ -45,8 +45,11 @@ fn field(h: &mut blake3::Hasher, bytes: &[u8]) {
 /// an unchanged file is read once per process.
 #[derive(Default)]
 pub struct FileHashes {
-    known: Mutex<HashMap<PathBuf, (u64, SystemTime, [u8; 32])>>,
+    known: Mutex<HashMap<PathBuf, Stamped>>,
 }
+
+/// A file's size and modification time when it was hashed, and its hash.
+type Stamped = (u64, SystemTime, [u8; 32]);
 
 impl FileHashes {
     /// The BLAKE3 hash of a file's content (of every file in it, for a folder).
