@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use gspeech_sdk::Node;
 
+pub mod audio;
 pub mod debug;
 pub mod io;
 pub mod value;
@@ -16,6 +17,7 @@ pub fn builtin() -> Vec<Arc<dyn Node>> {
     let mut nodes: Vec<Arc<dyn Node>> = Vec::new();
     nodes.extend(value::nodes());
     nodes.extend(io::nodes());
+    nodes.extend(audio::nodes());
     nodes.extend(debug::nodes());
     nodes
 }
