@@ -23,6 +23,11 @@ fn demo_copy() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let graph = dir.path().join("demo.gsgraph");
     std::fs::copy(DEMO, &graph).unwrap();
+    std::fs::copy(
+        Path::new(DEMO).with_file_name("speech.wav"),
+        dir.path().join("speech.wav"),
+    )
+    .unwrap();
     (dir, graph)
 }
 
@@ -42,20 +47,16 @@ fn events(out: &Output) -> Vec<Value> {
 #[test]
 fn the_demo_runs_and_writes_its_output() {
     let (dir, graph) = demo_copy();
-    let out = gspeech(&[
-        "run",
-        graph.to_str().unwrap(),
-        "--cache-dir",
-        dir.path().join("cache").to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("done: 4 ran, 0 cached, 0 failed"),
-        "{}",
-        text(&out.stderr)
-    );
-    let saved = gspeech_sdk::store::load(&dir.path().join("out/fps.safetensors")).unwrap();
-    assert_eq!(saved["value"], gspeech_sdk::Value::Float(25.0));
+    let cache = dir.path().join("cache");
+    let out = gspeech(&["run", graph.to_str().unwrap(), "--cache-dir", cache.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("done: 6 ran, 0 cached, 0 failed"), "{stderr}");
+    let saved = gspeech_sdk::store::load(&dir.path().join("out/mel_per_frame.safetensors")).unwrap();
+    let features = saved["value"].as_record().expect("features");
+    // 4.67 s of speech at 25 fps: 116 whole frames of 80 mel bands.
+    assert_eq!(features.tensor("values").unwrap().shape(), &[116, 80]);
+    assert_eq!(features.attr("rate"), Some(&serde_json::json!(25.0)));
 }
 
 #[test]
@@ -64,12 +65,12 @@ fn json_events_describe_the_run() {
     let out = gspeech(&["run", graph.to_str().unwrap(), "--events", "jsonl", "--no-cache"]);
     assert_eq!(out.status.code(), Some(0));
     let events = events(&out);
-    assert_eq!(events[0], serde_json::json!({"event": "run_started", "nodes": 4}));
+    assert_eq!(events[0], serde_json::json!({"event": "run_started", "nodes": 6}));
     let last = events.last().unwrap();
     assert_eq!(last["event"], "run_finished");
     assert_eq!(last["status"], "ok");
-    assert_eq!(last["executed"], 4);
-    for node in ["fps", "shot", "save_fps", "show"] {
+    assert_eq!(last["executed"], 6);
+    for node in ["speech", "mel", "fps", "to_video_rate", "save", "show"] {
         let started = events
             .iter()
             .position(|e| e["event"] == "started" && e["node"] == node)
@@ -81,10 +82,11 @@ fn json_events_describe_the_run() {
         assert!(started < finished);
         assert!(events[finished]["seconds"].as_f64().unwrap() >= 0.0);
     }
+    let summary = "mel per video frame: features values:f32[116, 80] rate=25.0 source=\"mel\"";
     assert!(
         events
             .iter()
-            .any(|e| e["event"] == "log" && e["node"] == "show" && e["message"] == "demo: text \"demo\"")
+            .any(|e| e["event"] == "log" && e["node"] == "show" && e["message"] == summary)
     );
 }
 
@@ -92,21 +94,20 @@ fn json_events_describe_the_run() {
 fn set_overrides_a_parameter_and_until_runs_part_of_the_graph() {
     let (_dir, graph) = demo_copy();
     let g = graph.to_str().unwrap();
-    let out = gspeech(&["run", g, "--events", "jsonl", "--no-cache", "--set", "shot.value=sq010"]);
-    assert!(
-        events(&out)
-            .iter()
-            .any(|e| e["event"] == "log" && e["message"] == "sq010: text \"sq010\"")
-    );
+    // 30 fps instead of 25: 4.67 s of speech give 140 frames.
+    let out = gspeech(&["run", g, "--events", "jsonl", "--no-cache", "--set", "fps.value=30"]);
+    let resized = |e: &Value| e["event"] == "log" && e["message"].as_str().unwrap().contains("f32[140, 80] rate=30.0");
+    assert!(events(&out).iter().any(resized));
 
-    let out = gspeech(&["run", g, "--events", "jsonl", "--no-cache", "--until", "fps"]);
+    let out = gspeech(&["run", g, "--events", "jsonl", "--no-cache", "--until", "mel"]);
     assert_eq!(out.status.code(), Some(0));
-    let ran: Vec<Value> = events(&out)
+    let mut ran: Vec<String> = events(&out)
         .into_iter()
         .filter(|e| e["event"] == "started")
-        .map(|e| e["node"].clone())
+        .map(|e| e["node"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(ran, vec![Value::from("fps")]);
+    ran.sort();
+    assert_eq!(ran, ["mel", "speech"]);
 }
 
 #[test]
@@ -222,7 +223,7 @@ fn malformed_json_is_reported_with_line_and_column() {
 fn validate_nodes_and_info_describe_things() {
     let out = gspeech(&["validate", DEMO]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out.stdout).ends_with("valid (4 nodes, 3 edges)\n"));
+    assert!(text(&out.stdout).ends_with("valid (6 nodes, 6 edges)\n"));
 
     let out = gspeech(&["nodes", "--json"]);
     let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
@@ -238,8 +239,8 @@ fn validate_nodes_and_info_describe_things() {
     let out = gspeech(&["info", DEMO]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("shot.value -> show.label"), "{stdout}");
-    assert!(stdout.contains("outputs (run by default): save_fps, show"), "{stdout}");
+    assert!(stdout.contains("fps.value -> to_video_rate.fps"), "{stdout}");
+    assert!(stdout.contains("outputs (run by default): save, show"), "{stdout}");
 }
 
 #[test]

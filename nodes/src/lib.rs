@@ -9,6 +9,7 @@ use gspeech_sdk::Node;
 
 pub mod audio;
 pub mod debug;
+pub mod features;
 pub mod io;
 pub mod value;
 
@@ -18,6 +19,7 @@ pub fn builtin() -> Vec<Arc<dyn Node>> {
     nodes.extend(value::nodes());
     nodes.extend(io::nodes());
     nodes.extend(audio::nodes());
+    nodes.extend(features::nodes());
     nodes.extend(debug::nodes());
     nodes
 }
