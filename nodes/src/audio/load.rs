@@ -158,26 +158,8 @@ mod tests {
     use std::path::{Path, PathBuf};
     use std::process::Command;
 
-    /// A 16-bit PCM WAV file of interleaved samples.
     fn write_wav(path: &Path, rate: u32, channels: u16, samples: &[i16]) {
-        let data_len = (samples.len() * 2) as u32;
-        let mut bytes = Vec::new();
-        bytes.extend_from_slice(b"RIFF");
-        bytes.extend_from_slice(&(36 + data_len).to_le_bytes());
-        bytes.extend_from_slice(b"WAVEfmt ");
-        bytes.extend_from_slice(&16u32.to_le_bytes());
-        bytes.extend_from_slice(&1u16.to_le_bytes());
-        bytes.extend_from_slice(&channels.to_le_bytes());
-        bytes.extend_from_slice(&rate.to_le_bytes());
-        bytes.extend_from_slice(&(rate * channels as u32 * 2).to_le_bytes());
-        bytes.extend_from_slice(&(channels * 2).to_le_bytes());
-        bytes.extend_from_slice(&16u16.to_le_bytes());
-        bytes.extend_from_slice(b"data");
-        bytes.extend_from_slice(&data_len.to_le_bytes());
-        for s in samples {
-            bytes.extend_from_slice(&s.to_le_bytes());
-        }
-        std::fs::write(path, bytes).unwrap();
+        std::fs::write(path, crate::audio::wav::pcm16(rate, channels, samples)).unwrap();
     }
 
     /// Two seconds of stereo at 44.1 kHz: 440 Hz left, 660 Hz right, both at half scale.

@@ -5,6 +5,7 @@ mod decode;
 mod load;
 pub mod loudness;
 mod resample;
+pub mod wav;
 
 use std::sync::Arc;
 
