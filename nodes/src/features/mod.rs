@@ -1,9 +1,10 @@
-//! Audio features for the motion model: log-mel spectrograms (no weights
-//! needed), and the frequency interpolation of any feature sequence to the
+//! Audio features for the motion model: Wav2Vec 2.0, log-mel spectrograms
+//! (no weights needed), and the frequency interpolation of any feature sequence to the
 //! video frame rate.
 
 mod interpolate;
 mod mel;
+pub mod wav2vec2;
 
 use std::sync::Arc;
 
@@ -11,10 +12,11 @@ use gspeech_sdk::{Node, PortType, Record, Tensor, Value};
 
 pub use interpolate::{Interpolate, frame_count, interpolate_linear};
 pub use mel::{Mel, log_mel};
+pub use wav2vec2::Wav2Vec2Features;
 
 /// The feature nodes.
 pub fn nodes() -> Vec<Arc<dyn Node>> {
-    vec![Arc::new(Mel), Arc::new(Interpolate)]
+    vec![Arc::new(Wav2Vec2Features), Arc::new(Mel), Arc::new(Interpolate)]
 }
 
 /// A features value: `values` `[frames, dims]` at `rate` frames per second.
