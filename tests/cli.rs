@@ -5,7 +5,12 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../projects/demo/demo.gsgraph");
+mod common;
+
+/// The bundled demo project's graph.
+fn demo() -> PathBuf {
+    common::repo_path("projects/demo/demo.gsgraph")
+}
 
 fn gspeech(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gspeech"))
@@ -22,9 +27,9 @@ fn text(bytes: &[u8]) -> String {
 fn demo_copy() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let graph = dir.path().join("demo.gsgraph");
-    std::fs::copy(DEMO, &graph).unwrap();
+    std::fs::copy(demo(), &graph).unwrap();
     std::fs::copy(
-        Path::new(DEMO).with_file_name("speech.wav"),
+        demo().with_file_name("speech.wav"),
         dir.path().join("speech.wav"),
     )
     .unwrap();
@@ -221,7 +226,7 @@ fn malformed_json_is_reported_with_line_and_column() {
 
 #[test]
 fn validate_nodes_and_info_describe_things() {
-    let out = gspeech(&["validate", DEMO]);
+    let out = gspeech(&["validate", demo().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).ends_with("valid (6 nodes, 6 edges)\n"));
 
@@ -236,7 +241,7 @@ fn validate_nodes_and_info_describe_things() {
     let out = gspeech(&["nodes"]);
     assert!(text(&out.stdout).contains("  debug.inspect          v1   Inspect"));
 
-    let out = gspeech(&["info", DEMO]);
+    let out = gspeech(&["info", demo().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("fps.value -> to_video_rate.fps"), "{stdout}");

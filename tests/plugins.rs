@@ -17,14 +17,12 @@ use gspeech_sdk::{
 };
 use serde_json::json;
 
-const SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk");
-const TESTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests");
 
 /// Compiles a C plugin with the system compiler.
-fn cc(source: &str, out: &Path, defines: &[&str]) -> PathBuf {
+fn cc(source: &Path, out: &Path, defines: &[&str]) -> PathBuf {
     let status = Command::new("cc")
         .args(["-shared", "-fPIC", "-O2", "-Wall", "-I"])
-        .arg(format!("{SDK}/include"))
+        .arg(common::repo_path("sdk/include"))
         .args(defines)
         .arg(source)
         .arg("-o")
@@ -32,20 +30,20 @@ fn cc(source: &str, out: &Path, defines: &[&str]) -> PathBuf {
         .arg("-lm")
         .status()
         .expect("a C compiler (cc)");
-    assert!(status.success(), "compiling {source}");
+    assert!(status.success(), "compiling {}", source.display());
     out.to_path_buf()
 }
 
 fn loudness_plugin(dir: &Path) -> PathBuf {
     cc(
-        &format!("{SDK}/examples/loudness/loudness.c"),
+        &common::repo_path("sdk/examples/loudness/loudness.c"),
         &dir.join("libgspeech_loudness.so"),
         &[],
     )
 }
 
 fn faulty_plugin(dir: &Path, name: &str, defines: &[&str]) -> PathBuf {
-    cc(&format!("{TESTS}/plugins/faulty.c"), &dir.join(name), defines)
+    cc(&common::repo_path("tests/plugins/faulty.c"), &dir.join(name), defines)
 }
 
 /// The Rust example plugin, built by cargo as this test's dependency.

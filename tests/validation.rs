@@ -79,7 +79,7 @@ fn an_int_may_feed_a_float_and_typed_outputs_follow_their_parameter() {
         &[("i.value", "b.value")],
     );
     assert!(problems(&doc).is_empty());
-    let existing = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let existing = common::repo_path("app/Cargo.toml");
     let doc = graph(
         &[
             ("l", "io.load", json!({"path": existing, "type": "motion"})),

@@ -13,6 +13,19 @@ pub mod features;
 pub mod io;
 pub mod value;
 
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Helpers for this crate's unit tests.
+    use std::path::{Path, PathBuf};
+
+    /// A path in the repository, found when the test runs: a shared build folder reuses
+    /// compiled tests across clones, so paths baked in at compile time go stale.
+    pub fn repo_path(relative: &str) -> PathBuf {
+        let nodes = std::env::var_os("CARGO_MANIFEST_DIR").expect("tests run under cargo");
+        Path::new(&nodes).join("..").join(relative)
+    }
+}
+
 /// Every built-in node type, in palette order.
 pub fn builtin() -> Vec<Arc<dyn Node>> {
     let mut nodes: Vec<Arc<dyn Node>> = Vec::new();

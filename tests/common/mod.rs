@@ -1,7 +1,7 @@
 //! Test node types and helpers shared by the end-to-end tests.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
@@ -14,6 +14,13 @@ use gspeech_sdk::{
     Caching, CancelToken, Inputs, Node, NodeError, NodeSpec, Outputs, ParamSpec, Params, PathRole, PortSpec, PortType,
     RunContext, Value,
 };
+
+/// A path in the repository, found when the test runs: compiled test binaries are
+/// reused across clones by a shared build folder, so paths baked in at compile time go stale.
+pub fn repo_path(relative: &str) -> PathBuf {
+    let app = std::env::var_os("CARGO_MANIFEST_DIR").expect("tests run under cargo");
+    Path::new(&app).join("..").join(relative)
+}
 
 /// `test.add`: `value` (optional input, default 0) + parameter `add`; counts its runs.
 pub struct Add {

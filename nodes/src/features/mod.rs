@@ -39,7 +39,7 @@ pub(crate) mod fixture {
     pub fn get() -> &'static serde_json::Value {
         static FIXTURE: OnceLock<serde_json::Value> = OnceLock::new();
         FIXTURE.get_or_init(|| {
-            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/features.json");
+            let path = crate::testing::repo_path("tests/fixtures/features.json");
             serde_json::from_str(&std::fs::read_to_string(path).expect("the fixture is committed")).unwrap()
         })
     }

@@ -13,7 +13,7 @@ use super::*;
 use crate::audio::audio_value;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/wav2vec2"))
+    crate::testing::repo_path("tests/fixtures/wav2vec2")
 }
 
 fn reference() -> HashMap<String, Tensor> {
