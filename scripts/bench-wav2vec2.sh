@@ -16,7 +16,7 @@ trap 'rm -rf "$(dirname "$model")"' EXIT
 "$python" scripts/wav2vec2_torch_bench.py make "$model"
 cargo bench -p gspeech-nodes --bench wav2vec2 --no-run -q 2>/dev/null
 
-echo "Wav2Vec 2.0 base (95M parameters, random weights), $threads threads, median of 3 forward passes"
+echo "Wav2Vec 2.0 base (95M parameters, random weights), $threads threads, median of 5 forward passes"
 echo
 echo "| audio | PyTorch (s) | candle (s) | candle / PyTorch time | PyTorch peak (MiB) | candle peak (MiB) |"
 echo "|---:|---:|---:|---:|---:|---:|"

@@ -1,6 +1,6 @@
 //! The candle side of the Wav2Vec 2.0 benchmark (see scripts/bench-wav2vec2.sh):
 //! `cargo bench -p gspeech-nodes --bench wav2vec2 -- MODEL_DIR SECONDS` runs one
-//! case and prints a JSON line with the median of three forward passes and the
+//! case and prints a JSON line with the median of five forward passes and the
 //! process's peak memory.
 
 use candle_core::{Device, Tensor};
@@ -8,26 +8,33 @@ use gspeech_nodes::features::wav2vec2::load_model;
 
 fn peak_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok());
+    let kib = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok());
     kib.unwrap_or(f64::NAN) / 1024.0
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let [model_dir, seconds] = &args[..] else {
-        eprintln!("usage: cargo bench -p gspeech-nodes --bench wav2vec2 -- MODEL_DIR SECONDS (scripts/bench-wav2vec2.sh runs it)");
+        eprintln!(
+            "usage: cargo bench -p gspeech-nodes --bench wav2vec2 -- MODEL_DIR SECONDS (scripts/bench-wav2vec2.sh runs it)"
+        );
         return;
     };
     let seconds: f64 = seconds.parse().expect("SECONDS is a number");
     let (_, model) = load_model(std::path::Path::new(model_dir), &Device::Cpu).unwrap();
     let noise = |n: usize| {
         // A fixed pseudo-random signal: the timing does not depend on the values.
-        let values: Vec<f32> = (0..n).map(|i| ((i as f32 * 12.9898).sin() * 43758.547).fract() * 0.2 - 0.1).collect();
+        let values: Vec<f32> = (0..n)
+            .map(|i| ((i as f32 * 12.9898).sin() * 43758.547).fract() * 0.2 - 0.1)
+            .collect();
         Tensor::from_vec(values, (1, n), &Device::Cpu).unwrap()
     };
     model.forward(&noise(16000)).unwrap();
     let audio = noise((seconds * 16000.0) as usize);
-    let mut times: Vec<f64> = (0..3)
+    let mut times: Vec<f64> = (0..5)
         .map(|_| {
             let start = std::time::Instant::now();
             let out = model.forward(&audio).unwrap();
@@ -36,5 +43,9 @@ fn main() {
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    println!(r#"{{"seconds": {seconds}, "time_s": {}, "peak_mib": {}}}"#, times[1], peak_mib());
+    println!(
+        r#"{{"seconds": {seconds}, "time_s": {}, "peak_mib": {}}}"#,
+        times[2],
+        peak_mib()
+    );
 }

@@ -3,6 +3,7 @@
 //! `model.safetensors`); long audio is processed in overlapping chunks so
 //! memory stays bounded.
 
+mod kernels;
 pub mod model;
 
 use std::path::Path;

@@ -6,7 +6,9 @@
 //! form.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Conv1d, Conv1dConfig, GroupNorm, LayerNorm, Linear, VarBuilder};
+use candle_nn::{LayerNorm, VarBuilder};
+
+use super::kernels::{self, ChannelsLastConv};
 use serde::Deserialize;
 
 /// The fields of a Hugging Face `config.json` this model reads.
@@ -86,7 +88,7 @@ impl Config {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Activation {
     Gelu,
     GeluTanh,
@@ -105,23 +107,27 @@ impl Activation {
         })
     }
 
-    fn apply(self, x: &Tensor) -> Result<Tensor> {
+    /// The activation of `x`, a fresh result that this may overwrite.
+    fn apply(self, x: Tensor) -> Result<Tensor> {
         match self {
-            Activation::Gelu => x.gelu_erf(),
+            Activation::Gelu => kernels::gelu_erf(x),
             Activation::GeluTanh => x.gelu(),
             Activation::Relu => x.relu(),
-            Activation::Silu => candle_nn::ops::silu(x),
+            Activation::Silu => candle_nn::ops::silu(&x),
         }
     }
 }
 
 enum ConvNorm {
-    Group(GroupNorm),
+    /// Group norm with one channel per group: each channel over time ("base").
+    Channel { weight: Tensor, bias: Tensor },
+    /// Layer norm over the channels of each frame ("large/lv60").
     Layer(LayerNorm),
 }
 
+/// One layer of the feature encoder, on `[batch, time, channels]` data.
 struct ConvLayer {
-    conv: Conv1d,
+    conv: ChannelsLastConv,
     norm: Option<ConvNorm>,
     act: Activation,
 }
@@ -130,49 +136,42 @@ impl ConvLayer {
     fn load(vb: VarBuilder, cfg: &Config, i: usize, act: Activation) -> Result<ConvLayer> {
         let in_dim = if i == 0 { 1 } else { cfg.conv_dim[i - 1] };
         let out_dim = cfg.conv_dim[i];
-        let conv_cfg = Conv1dConfig {
-            stride: cfg.conv_stride[i],
-            ..Default::default()
-        };
         let vbc = vb.pp("conv");
-        let conv = if cfg.conv_bias {
-            candle_nn::conv1d(in_dim, out_dim, cfg.conv_kernel[i], conv_cfg, vbc)?
-        } else {
-            candle_nn::conv1d_no_bias(in_dim, out_dim, cfg.conv_kernel[i], conv_cfg, vbc)?
-        };
+        let weight = vbc.get((out_dim, in_dim, cfg.conv_kernel[i]), "weight")?;
+        let bias = cfg.conv_bias.then(|| vbc.get(out_dim, "bias")).transpose()?;
+        let conv = ChannelsLastConv::new(&weight, bias.as_ref(), cfg.conv_stride[i], 0, 1)?;
+        let vbn = vb.pp("layer_norm");
         let norm = match cfg.feat_extract_norm.as_str() {
-            "group" if i == 0 => Some(ConvNorm::Group(candle_nn::group_norm(
-                out_dim,
-                out_dim,
-                1e-5,
-                vb.pp("layer_norm"),
-            )?)),
+            "group" if i == 0 => Some(ConvNorm::Channel {
+                weight: vbn.get(out_dim, "weight")?,
+                bias: vbn.get(out_dim, "bias")?,
+            }),
             "group" => None,
-            "layer" => Some(ConvNorm::Layer(candle_nn::layer_norm(
-                out_dim,
-                1e-5,
-                vb.pp("layer_norm"),
-            )?)),
+            "layer" => Some(ConvNorm::Layer(candle_nn::layer_norm(out_dim, 1e-5, vbn)?)),
             other => candle_core::bail!("feat_extract_norm `{other}` is not supported (group or layer)"),
         };
         Ok(ConvLayer { conv, norm, act })
     }
 
-    /// `[batch, channels, time]` → `[batch, channels', time']`.
+    /// `[batch, time, channels]` → `[batch, time', channels']`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let x = self.conv.forward(x)?;
-        let x = match &self.norm {
-            Some(ConvNorm::Group(n)) => n.forward(&x)?,
-            Some(ConvNorm::Layer(n)) => n.forward(&x.transpose(1, 2)?)?.transpose(1, 2)?,
-            None => x,
-        };
-        self.act.apply(&x)
+        match &self.norm {
+            Some(ConvNorm::Channel { weight, bias }) => {
+                // The norm and a GELU run in one pass over the data.
+                let fused = self.act == Activation::Gelu;
+                let x = kernels::normalize_channels_over_time(x, weight, bias, 1e-5, fused)?;
+                if fused { Ok(x) } else { self.act.apply(x) }
+            }
+            Some(ConvNorm::Layer(n)) => self.act.apply(n.forward(&x)?),
+            None => self.act.apply(x),
+        }
     }
 }
 
 /// The positional convolution, its weight rebuilt from the weight-norm factors.
 struct PositionalConv {
-    conv: Conv1d,
+    conv: ChannelsLastConv,
     drop_last: bool,
     act: Activation,
 }
@@ -196,13 +195,8 @@ impl PositionalConv {
         let norm = v.sqr()?.sum_keepdim(0)?.sum_keepdim(1)?.sqrt()?;
         let weight = v.broadcast_mul(&g.broadcast_div(&norm)?)?;
         let bias = vb.get(h, "bias")?;
-        let conv_cfg = Conv1dConfig {
-            padding: k / 2,
-            groups,
-            ..Default::default()
-        };
         Ok(PositionalConv {
-            conv: Conv1d::new(weight, Some(bias), conv_cfg),
+            conv: ChannelsLastConv::new(&weight, Some(&bias), 1, k / 2, groups)?,
             drop_last: k % 2 == 0,
             act,
         })
@@ -210,71 +204,73 @@ impl PositionalConv {
 
     /// `[batch, time, hidden]` → the positional embeddings, same shape.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.conv.forward(&x.transpose(1, 2)?)?;
+        let y = self.conv.forward(x)?;
         let y = if self.drop_last {
-            y.narrow(2, 0, y.dim(2)? - 1)?
+            y.narrow(1, 0, y.dim(1)? - 1)?
         } else {
             y
         };
-        self.act.apply(&y)?.transpose(1, 2)
+        self.act.apply(y)
     }
 }
 
+/// Multi-head self-attention. The query, key and value projections are one
+/// dense layer whose query rows are pre-scaled by `head_dim^-1/2`.
 struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    out: Linear,
+    qkv: ChannelsLastConv,
+    out: ChannelsLastConv,
     heads: usize,
-    head_dim: usize,
 }
 
 impl Attention {
     fn load(vb: VarBuilder, cfg: &Config) -> Result<Attention> {
         let h = cfg.hidden_size;
+        let heads = cfg.num_attention_heads;
+        let scale = ((h / heads) as f64).powf(-0.5);
+        let part = |name: &str, scale: f64| -> Result<(Tensor, Tensor)> {
+            let vb = vb.pp(name);
+            Ok(((vb.get((h, h), "weight")? * scale)?, (vb.get(h, "bias")? * scale)?))
+        };
+        let (q, k, v) = (part("q_proj", scale)?, part("k_proj", 1.0)?, part("v_proj", 1.0)?);
+        let weight = Tensor::cat(&[&q.0, &k.0, &v.0], 0)?;
+        let bias = Tensor::cat(&[&q.1, &k.1, &v.1], 0)?;
+        let out = vb.pp("out_proj");
         Ok(Attention {
-            q: candle_nn::linear(h, h, vb.pp("q_proj"))?,
-            k: candle_nn::linear(h, h, vb.pp("k_proj"))?,
-            v: candle_nn::linear(h, h, vb.pp("v_proj"))?,
-            out: candle_nn::linear(h, h, vb.pp("out_proj"))?,
-            heads: cfg.num_attention_heads,
-            head_dim: h / cfg.num_attention_heads,
+            qkv: kernels::dense(&weight, Some(&bias))?,
+            out: kernels::dense(&out.get((h, h), "weight")?, Some(&out.get(h, "bias")?))?,
+            heads,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, t, h) = x.dims3()?;
-        let split = |y: Tensor| {
-            y.reshape((b, t, self.heads, self.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let q = split((self.q.forward(x)? * (self.head_dim as f64).powf(-0.5))?)?;
-        let k = split(self.k.forward(x)?)?;
-        let v = split(self.v.forward(x)?)?;
-        let weights = candle_nn::ops::softmax_last_dim(&q.matmul(&k.t()?)?)?;
-        let y = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
-        self.out.forward(&y)
+        self.out
+            .forward(&kernels::attention(&self.qkv.forward(x)?, self.heads)?)
     }
 }
 
+/// A dense layer loaded from `weight` `[out, in]` and `bias` `[out]`.
+fn load_dense(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<ChannelsLastConv> {
+    kernels::dense(&vb.get((out_dim, in_dim), "weight")?, Some(&vb.get(out_dim, "bias")?))
+}
+
 struct FeedForward {
-    intermediate: Linear,
-    output: Linear,
+    intermediate: ChannelsLastConv,
+    output: ChannelsLastConv,
     act: Activation,
 }
 
 impl FeedForward {
     fn load(vb: VarBuilder, cfg: &Config) -> Result<FeedForward> {
+        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
         Ok(FeedForward {
-            intermediate: candle_nn::linear(cfg.hidden_size, cfg.intermediate_size, vb.pp("intermediate_dense"))?,
-            output: candle_nn::linear(cfg.intermediate_size, cfg.hidden_size, vb.pp("output_dense"))?,
+            intermediate: load_dense(vb.pp("intermediate_dense"), h, i)?,
+            output: load_dense(vb.pp("output_dense"), i, h)?,
             act: Activation::parse(&cfg.hidden_act)?,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.output.forward(&self.act.apply(&self.intermediate.forward(x)?)?)
+        self.output.forward(&self.act.apply(self.intermediate.forward(x)?)?)
     }
 }
 
@@ -303,8 +299,8 @@ impl EncoderLayer {
             let x = (x + self.attention.forward(&self.layer_norm.forward(x)?)?)?;
             &x + self.feed_forward.forward(&self.final_layer_norm.forward(&x)?)?
         } else {
-            let x = self.layer_norm.forward(&(x + self.attention.forward(x)?)?)?;
-            self.final_layer_norm.forward(&(&x + self.feed_forward.forward(&x)?)?)
+            let x = kernels::residual_layer_norm(self.attention.forward(x)?, x, &self.layer_norm)?;
+            kernels::residual_layer_norm(self.feed_forward.forward(&x)?, &x, &self.final_layer_norm)
         }
     }
 }
@@ -325,7 +321,7 @@ pub struct Output {
 pub struct Wav2Vec2 {
     conv_layers: Vec<ConvLayer>,
     projection_norm: LayerNorm,
-    projection: Linear,
+    projection: ChannelsLastConv,
     positional: PositionalConv,
     encoder_norm: LayerNorm,
     layers: Vec<EncoderLayer>,
@@ -354,7 +350,7 @@ impl Wav2Vec2 {
         Ok(Wav2Vec2 {
             conv_layers,
             projection_norm: candle_nn::layer_norm(cfg.conv_dim[n - 1], cfg.layer_norm_eps, fp.pp("layer_norm"))?,
-            projection: candle_nn::linear(cfg.conv_dim[n - 1], cfg.hidden_size, fp.pp("projection"))?,
+            projection: load_dense(fp.pp("projection"), cfg.conv_dim[n - 1], cfg.hidden_size)?,
             positional: PositionalConv::load(encoder.pp("pos_conv_embed"), cfg, act)?,
             encoder_norm: candle_nn::layer_norm(cfg.hidden_size, cfg.layer_norm_eps, encoder.pp("layer_norm"))?,
             layers: (0..cfg.num_hidden_layers)
@@ -366,11 +362,11 @@ impl Wav2Vec2 {
 
     /// Runs the model on `[batch, samples]` audio at 16 kHz.
     pub fn forward(&self, audio: &Tensor) -> Result<Output> {
-        let mut x = audio.unsqueeze(1)?;
+        let mut x = audio.unsqueeze(2)?;
         for layer in &self.conv_layers {
             x = layer.forward(&x)?;
         }
-        let extract_features = self.projection_norm.forward(&x.transpose(1, 2)?)?;
+        let extract_features = self.projection_norm.forward(&x)?;
         let mut h = self.projection.forward(&extract_features)?;
         h = (&h + self.positional.forward(&h)?)?;
         if !self.pre_norm {

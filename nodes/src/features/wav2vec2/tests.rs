@@ -21,7 +21,7 @@ fn reference() -> HashMap<String, Tensor> {
 }
 
 /// Largest absolute difference relative to the largest reference magnitude.
-fn relative_error(got: &Tensor, expected: &Tensor) -> f32 {
+pub(super) fn relative_error(got: &Tensor, expected: &Tensor) -> f32 {
     assert_eq!(got.dims(), expected.dims());
     let diff = (got - expected)
         .unwrap()
