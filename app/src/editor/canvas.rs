@@ -248,7 +248,16 @@ impl Canvas {
             let all = self.rects.values().fold(Rect::NOTHING, |a, b| a.union(*b));
             (all, self.rects.len() == doc.graph().nodes.len())
         });
+        let types = doc
+            .graph()
+            .nodes
+            .iter()
+            .filter_map(|n| Some((n.id.clone(), &registry.get(&n.type_id)?.spec)))
+            .collect();
+        let base_dir = doc.base_dir();
         let mut viewer = Viewer {
+            types,
+            base_dir,
             doc: &mut *doc,
             registry,
             runner,
@@ -431,12 +440,14 @@ struct Viewer<'a> {
     fit: Option<(Rect, bool)>,
     screen: Rect,
     pointer: Option<Pos2>,
+    /// Each node's type, looked up once per frame.
+    types: HashMap<String, &'a NodeSpec>,
+    base_dir: std::path::PathBuf,
 }
 
-impl Viewer<'_> {
-    fn spec(&self, id: &str) -> Option<&NodeSpec> {
-        let entry = self.doc.graph().node(id)?;
-        self.registry.get(&entry.type_id).map(|t| &t.spec)
+impl<'a> Viewer<'a> {
+    fn spec(&self, id: &str) -> Option<&'a NodeSpec> {
+        self.types.get(id).copied()
     }
 
     fn socket(&self, node: &str, socket: &str, input: bool, info: PinInfo) -> Socket {
@@ -563,7 +574,7 @@ impl SnarlViewer<String> for Viewer<'_> {
     #[allow(refining_impl_trait)]
     fn show_input(&mut self, pin_ref: &InPin, ui: &mut Ui, snarl: &mut Snarl<String>) -> Socket {
         let id = snarl[pin_ref.id.node].clone();
-        let spec = self.spec(&id).cloned().expect("pins exist only for known types");
+        let spec = self.spec(&id).expect("pins exist only for known types");
         let index = pin_ref.id.input;
         if let Some(port) = spec.inputs.get(index) {
             let mut text = RichText::new(&port.name);
@@ -589,7 +600,7 @@ impl SnarlViewer<String> for Viewer<'_> {
                 .and_then(|n| n.params.get(&param.name))
                 .cloned();
             let key = format!("{id}.{}", param.name);
-            let base = self.doc.base_dir();
+            let base = self.base_dir.clone();
             let label = params::param_name(ui, param);
             if let Some(value) = params::param_editor(
                 ui,
@@ -613,7 +624,7 @@ impl SnarlViewer<String> for Viewer<'_> {
     #[allow(refining_impl_trait)]
     fn show_output(&mut self, pin_ref: &OutPin, ui: &mut Ui, snarl: &mut Snarl<String>) -> Socket {
         let id = snarl[pin_ref.id.node].clone();
-        let spec = self.spec(&id).cloned().expect("pins exist only for known types");
+        let spec = self.spec(&id).expect("pins exist only for known types");
         let port = &spec.outputs[pin_ref.id.output];
         let params = self.doc.graph().node(&id).map(|n| n.params.clone()).unwrap_or_default();
         let ty = spec.output_type(port, &params);
@@ -676,7 +687,7 @@ impl SnarlViewer<String> for Viewer<'_> {
 
     fn connect(&mut self, from: &OutPin, to: &InPin, snarl: &mut Snarl<String>) {
         let (from_id, to_id) = (snarl[from.id.node].clone(), snarl[to.id.node].clone());
-        let (Some(from_spec), Some(to_spec)) = (self.spec(&from_id).cloned(), self.spec(&to_id).cloned()) else {
+        let (Some(from_spec), Some(to_spec)) = (self.spec(&from_id), self.spec(&to_id)) else {
             return;
         };
         let port = &from_spec.outputs[from.id.output];
