@@ -143,7 +143,9 @@ fn main() {
         "Editor frame time, {NODES}-node graph, 1600×1000 window, {FRAMES} frames each, adapter: {} ({:?})\n",
         adapter.name, adapter.backend
     );
-    println!("| scenario | UI mean (ms) | UI p95 (ms) | frame mean (ms) | frame p95 (ms) | frame max (ms) | renders timed out |");
+    println!(
+        "| scenario | UI mean (ms) | UI p95 (ms) | frame mean (ms) | frame p95 (ms) | frame max (ms) | renders timed out |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for (name, s) in [
         ("idle", &idle),

@@ -29,6 +29,8 @@ use crate::validate::check_connection;
 
 /// How long a refused connection's reason stays on screen.
 const REFUSAL_SHOWN: Duration = Duration::from_secs(5);
+/// The canvas widget's id (egui-snarl keeps the selection under it).
+const CANVAS_ID: &str = "gspeech-canvas";
 
 /// A socket on the canvas: node id, socket name, and whether it is an input.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -92,7 +94,7 @@ impl Canvas {
             snarl: Snarl::new(),
             ids: HashMap::new(),
             synced: None,
-            id: Id::new("gspeech-canvas"),
+            id: Id::new(CANVAS_ID),
             sockets: Rc::default(),
             rects: HashMap::new(),
             to_global: TSTransform::IDENTITY,
@@ -464,7 +466,7 @@ impl<'a> Viewer<'a> {
 
     /// The ids of the selected nodes if `node` is among them, else just `node`.
     fn targets(&self, ctx: &egui::Context, snarl: &Snarl<String>, node: NodeId) -> Vec<String> {
-        let selected: Vec<NodeId> = egui_snarl::ui::get_selected_nodes(Id::new("gspeech-canvas"), ctx);
+        let selected: Vec<NodeId> = egui_snarl::ui::get_selected_nodes(Id::new(CANVAS_ID), ctx);
         if selected.contains(&node) {
             selected.iter().filter_map(|n| snarl.get_node(*n).cloned()).collect()
         } else {
@@ -699,14 +701,14 @@ impl SnarlViewer<String> for Viewer<'_> {
             .unwrap_or_default();
         let given = from_spec.output_type(port, &params);
         let from_end = Endpoint::new(&from_id, &port.name);
-        let Some(socket) = input_name(&to_spec, to.id.input) else {
+        let Some(socket) = input_name(to_spec, to.id.input) else {
             return;
         };
         let to_end = Endpoint::new(&to_id, socket);
         let refused = if from_id == to_id {
             Some(format!("`{from_end}` → `{to_end}`: a node cannot feed itself"))
         } else {
-            check_connection(given, &from_end, &to_spec, &to_end)
+            check_connection(given, &from_end, to_spec, &to_end)
                 .err()
                 .map(|p| p.to_string())
         };

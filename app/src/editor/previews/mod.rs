@@ -80,11 +80,17 @@ impl Previews {
             ids.sort();
             ids.into_iter().find_map(|id| first_of(&all[id], PortType::Audio))
         };
-        let record = own.or_else(graph)?;
-        let key = identity(&record);
+        self.sound_of(&own.or_else(graph)?)
+    }
+
+    /// An audio record's mono mix, kept while the record is shown.
+    fn sound_of(&mut self, record: &Arc<Record>) -> Option<Sound> {
+        let key = identity(record);
         if !self.sounds.contains_key(&key) {
-            self.sounds.clear();
-            self.sounds.insert(key, Sound::from_record(&record)?);
+            if self.sounds.len() > 4 {
+                self.sounds.clear();
+            }
+            self.sounds.insert(key, Sound::from_record(record)?);
         }
         self.sounds.get(&key).cloned()
     }
@@ -144,7 +150,7 @@ impl Previews {
         let height = (ui.available_height() - 40.0).max(80.0);
         match record.kind() {
             PortType::Audio => {
-                let Some(own) = Sound::from_record(record) else { return };
+                let Some(own) = self.sound_of(record) else { return };
                 self.transport.set_duration(own.seconds());
                 self.transport.controls(ui, sound);
                 let rect = timeline(ui, height, &mut self.transport);
