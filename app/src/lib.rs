@@ -2,9 +2,12 @@
 //!
 //! The GaussianSpeech Studio host: graph documents ([`graph`]), the node
 //! [`registry`], validation ([`validate`]), the caching parallel executor
-//! ([`exec`]) and the command line ([`cli`]).
+//! ([`exec`]), the command line ([`cli`]) and, with the `editor` feature, the
+//! desktop [`editor`].
 
 pub mod cli;
+#[cfg(feature = "editor")]
+pub mod editor;
 pub mod exec;
 pub mod graph;
 pub mod plugins;

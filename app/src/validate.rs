@@ -292,56 +292,20 @@ pub fn validate(doc: &GraphDoc, registry: &Registry, graph_dir: &Path) -> Result
             socket: edge.from.socket.clone(),
         };
         let socket = &edge.to.socket;
-        if let Some(port) = to_ty.spec.input_named(socket) {
-            if !port.ty.accepts(given) {
-                problems.push(problem(
-                    "type_mismatch",
-                    Some(&edge.to.node),
-                    Some(format!("input `{socket}`")),
-                    format!("takes {} but `{}` gives {given}", port.ty, edge.from),
-                ));
-            } else if inputs[to].insert(socket.clone(), target).is_some() {
-                problems.push(problem(
-                    "duplicate_input",
-                    Some(&edge.to.node),
-                    Some(format!("input `{socket}`")),
-                    "has more than one connection".into(),
-                ));
+        let (place, slots) = match check_connection(given, &edge.from, &to_ty.spec, &edge.to) {
+            Err(p) => {
+                problems.push(p);
+                continue;
             }
-        } else if let Some(param) = to_ty.spec.param_named(socket) {
-            let takes = param.kind.port_type();
-            if takes == PortType::Any || !takes.accepts(given) {
-                problems.push(problem(
-                    "type_mismatch",
-                    Some(&edge.to.node),
-                    Some(format!("parameter `{socket}`")),
-                    format!(
-                        "is {} and cannot be driven by `{}`, which gives {given}",
-                        param.kind.describe(),
-                        edge.from
-                    ),
-                ));
-            } else if param_inputs[to].insert(socket.clone(), target).is_some() {
-                problems.push(problem(
-                    "duplicate_input",
-                    Some(&edge.to.node),
-                    Some(format!("parameter `{socket}`")),
-                    "has more than one connection".into(),
-                ));
-            }
-        } else {
-            let mut names: Vec<String> = to_ty.spec.inputs.iter().map(|p| p.name.clone()).collect();
-            names.extend(to_ty.spec.params.iter().map(|p| p.name.clone()));
+            Ok(Slot::Input) => (format!("input `{socket}`"), &mut inputs[to]),
+            Ok(Slot::Param) => (format!("parameter `{socket}`"), &mut param_inputs[to]),
+        };
+        if slots.insert(socket.clone(), target).is_some() {
             problems.push(problem(
-                "unknown_socket",
+                "duplicate_input",
                 Some(&edge.to.node),
-                Some(format!("input `{socket}`")),
-                format!(
-                    "`{}` has no such input or parameter (it has {}){}",
-                    to_ty.spec.type_id,
-                    list(&names),
-                    did_you_mean(&nearest(socket, names.iter()))
-                ),
+                Some(place),
+                "has more than one connection".into(),
             ));
         }
     }
@@ -478,6 +442,67 @@ pub fn validate(doc: &GraphDoc, registry: &Registry, graph_dir: &Path) -> Result
         })
     } else {
         Err(problems)
+    }
+}
+
+/// What an edge ends at on its target node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// An input socket.
+    Input,
+    /// A parameter, driven by the upstream value.
+    Param,
+}
+
+/// The type rule of one edge: whether an output giving `given` (at `from`) may
+/// feed the input socket or parameter `to` of a node of type `to_spec`. The
+/// problem names the target and says why not. Validation and the editor's
+/// canvas both ask this.
+pub fn check_connection(
+    given: PortType,
+    from: &crate::graph::Endpoint,
+    to_spec: &gspeech_sdk::NodeSpec,
+    to: &crate::graph::Endpoint,
+) -> Result<Slot, Problem> {
+    let socket = &to.socket;
+    if let Some(port) = to_spec.input_named(socket) {
+        if !port.ty.accepts(given) {
+            return Err(problem(
+                "type_mismatch",
+                Some(&to.node),
+                Some(format!("input `{socket}`")),
+                format!("takes {} but `{from}` gives {given}", port.ty),
+            ));
+        }
+        Ok(Slot::Input)
+    } else if let Some(param) = to_spec.param_named(socket) {
+        let takes = param.kind.port_type();
+        if takes == PortType::Any || !takes.accepts(given) {
+            return Err(problem(
+                "type_mismatch",
+                Some(&to.node),
+                Some(format!("parameter `{socket}`")),
+                format!(
+                    "is {} and cannot be driven by `{from}`, which gives {given}",
+                    param.kind.describe()
+                ),
+            ));
+        }
+        Ok(Slot::Param)
+    } else {
+        let mut names: Vec<String> = to_spec.inputs.iter().map(|p| p.name.clone()).collect();
+        names.extend(to_spec.params.iter().map(|p| p.name.clone()));
+        Err(problem(
+            "unknown_socket",
+            Some(&to.node),
+            Some(format!("input `{socket}`")),
+            format!(
+                "`{}` has no such input or parameter (it has {}){}",
+                to_spec.type_id,
+                list(&names),
+                did_you_mean(&nearest(socket, names.iter()))
+            ),
+        ))
     }
 }
 

@@ -92,17 +92,25 @@ fn apply_override(doc: &mut GraphDoc, registry: &Registry, text: &str) -> Result
     Ok(())
 }
 
-/// The default on-disk cache folder.
+/// The default on-disk cache folder: `$GSPEECH_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/gspeech`, else `~/.cache/gspeech`.
 pub fn default_cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("GSPEECH_CACHE_DIR") {
+    user_dir("GSPEECH_CACHE_DIR", "XDG_CACHE_HOME", ".cache", "gspeech-cache")
+}
+
+/// A per-user folder: the variable `own` if set, else `gspeech` under the XDG
+/// variable `xdg`, else under `~/{home_default}`, else `{temp_name}` in the
+/// temporary folder.
+pub fn user_dir(own: &str, xdg: &str, home_default: &str, temp_name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os(own) {
         return dir.into();
     }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+    if let Some(dir) = std::env::var_os(xdg).filter(|d| !d.is_empty()) {
         return PathBuf::from(dir).join("gspeech");
     }
     match std::env::var_os("HOME") {
-        Some(home) => PathBuf::from(home).join(".cache").join("gspeech"),
-        None => std::env::temp_dir().join("gspeech-cache"),
+        Some(home) => PathBuf::from(home).join(home_default).join("gspeech"),
+        None => std::env::temp_dir().join(temp_name),
     }
 }
 
@@ -119,7 +127,7 @@ pub fn run(args: &RunArgs, plugin_paths: &[PathBuf]) -> u8 {
             return EXIT_INVALID;
         }
     }
-    let plan = match plan(&doc, &registry, &args.graph) {
+    let plan = match plan(&doc.without_muted(), &registry, &args.graph) {
         Ok(plan) => plan,
         Err(code) => return code,
     };
@@ -152,6 +160,30 @@ pub fn run(args: &RunArgs, plugin_paths: &[PathBuf]) -> u8 {
         RunStatus::Ok => EXIT_OK,
         RunStatus::Failed => EXIT_NODE_FAILED,
         RunStatus::Cancelled => EXIT_CANCELLED,
+    }
+}
+
+/// `gspeech edit` (and `gspeech` alone): the desktop editor.
+#[cfg(feature = "editor")]
+pub fn edit(args: &super::EditArgs, plugin_paths: &[PathBuf]) -> u8 {
+    let launch = crate::editor::Launch {
+        options: crate::editor::EditorOptions {
+            graph: args.graph.clone(),
+            state_dir: args
+                .state_dir
+                .clone()
+                .unwrap_or_else(crate::editor::session::default_state_dir),
+            cache_dir: Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir)),
+        },
+        registry: load_registry(plugin_paths),
+        screenshot: args.screenshot.clone(),
+    };
+    match crate::editor::run(launch) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_INVALID
+        }
     }
 }
 

@@ -65,6 +65,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Open the desktop editor (also what `gspeech` alone does).
+    #[cfg(feature = "editor")]
+    Edit(EditArgs),
+}
+
+/// Options of `gspeech edit`.
+#[cfg(feature = "editor")]
+#[derive(clap::Args, Debug, Default)]
+pub struct EditArgs {
+    /// The .gsgraph file to open.
+    pub graph: Option<PathBuf>,
+    /// Write a PNG screenshot of the window once it has drawn, then quit.
+    #[arg(long, value_name = "PNG")]
+    pub screenshot: Option<PathBuf>,
+    /// The folder for recent files and crash-recovery copies
+    /// [default: $GSPEECH_STATE_DIR, else ~/.local/state/gspeech].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The on-disk cache folder [default: $GSPEECH_CACHE_DIR, else ~/.cache/gspeech].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Options of `gspeech run`.
@@ -115,6 +136,11 @@ pub fn main() -> ExitCode {
         Some(Command::Nodes { json }) => commands::nodes(json, plugins),
         Some(Command::Info { graph }) => commands::info(&graph, plugins),
         Some(Command::Plugins { json }) => commands::plugins(json, plugins),
+        #[cfg(feature = "editor")]
+        Some(Command::Edit(args)) => commands::edit(&args, plugins),
+        #[cfg(feature = "editor")]
+        None => commands::edit(&EditArgs::default(), plugins),
+        #[cfg(not(feature = "editor"))]
         None => {
             let _ = <Cli as clap::CommandFactory>::command().print_help();
             EXIT_INVALID

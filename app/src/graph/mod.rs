@@ -35,6 +35,9 @@ pub struct GraphDoc {
     /// Connections from outputs to inputs or parameters.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub edges: Vec<Edge>,
+    /// Labelled backdrops grouping nodes on the editor's canvas; no effect on runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<Backdrop>,
     /// Free metadata (author, notes, shot names).
     #[serde(default, skip_serializing_if = "JsonMap::is_empty")]
     pub metadata: JsonMap,
@@ -71,6 +74,23 @@ pub struct NodeEntry {
     /// A bypassed node passes each output's same-typed input through.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub bypass: bool,
+    /// A muted node is left out of runs, with everything downstream of it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mute: bool,
+    /// Fields this build does not know, kept as they were.
+    #[serde(flatten)]
+    pub extra: JsonMap,
+}
+
+/// A labelled, coloured rectangle drawn behind a group of nodes on the canvas.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Backdrop {
+    /// The label shown in its title bar.
+    pub title: String,
+    /// Canvas rectangle: left, top, width, height.
+    pub rect: [f64; 4],
+    /// sRGB colour.
+    pub color: [u8; 3],
     /// Fields this build does not know, kept as they were.
     #[serde(flatten)]
     pub extra: JsonMap,
@@ -86,6 +106,7 @@ impl NodeEntry {
             params: JsonMap::new(),
             position: [0.0, 0.0],
             bypass: false,
+            mute: false,
             extra: JsonMap::new(),
         }
     }
@@ -173,6 +194,7 @@ impl GraphDoc {
             plugins: Vec::new(),
             nodes: Vec::new(),
             edges: Vec::new(),
+            frames: Vec::new(),
             metadata: JsonMap::new(),
             extra: JsonMap::new(),
         }
@@ -241,6 +263,32 @@ impl GraphDoc {
     /// A node by id, for editing.
     pub fn node_mut(&mut self, id: &str) -> Option<&mut NodeEntry> {
         self.nodes.iter_mut().find(|n| n.id == id)
+    }
+
+    /// The graph as it runs: muted nodes, everything downstream of them and
+    /// their edges left out.
+    pub fn without_muted(&self) -> GraphDoc {
+        let mut dropped: std::collections::HashSet<&str> =
+            self.nodes.iter().filter(|n| n.mute).map(|n| n.id.as_str()).collect();
+        if dropped.is_empty() {
+            return self.clone();
+        }
+        loop {
+            let before = dropped.len();
+            for edge in &self.edges {
+                if dropped.contains(edge.from.node.as_str()) {
+                    dropped.insert(edge.to.node.as_str());
+                }
+            }
+            if dropped.len() == before {
+                break;
+            }
+        }
+        let mut doc = self.clone();
+        doc.nodes.retain(|n| !dropped.contains(n.id.as_str()));
+        doc.edges
+            .retain(|e| !dropped.contains(e.from.node.as_str()) && !dropped.contains(e.to.node.as_str()));
+        doc
     }
 }
 
@@ -335,6 +383,17 @@ mod tests {
         let (at, message) = GraphDoc::parse(&broken).unwrap_err();
         assert!(message.contains("not of the form node.socket"), "{message}");
         assert_eq!(at.map(|a| a.0), Some(39));
+    }
+
+    #[test]
+    fn muting_leaves_out_the_node_and_its_downstream() {
+        let mut doc = GraphDoc::parse(SAMPLE).unwrap();
+        assert_eq!(doc.without_muted(), doc);
+        doc.node_mut("gain").unwrap().mute = true;
+        let runs = doc.without_muted();
+        assert!(runs.nodes.is_empty(), "`show` reads from the muted `gain`");
+        assert!(runs.edges.is_empty());
+        assert!(doc.to_text().contains("\"mute\": true"));
     }
 
     #[test]
