@@ -3,14 +3,16 @@
 # are missing. Safe to run again: it does nothing when everything is present.
 #
 #   gcc, libc6-dev       the C compiler: C dependencies, and the C plugin tests
+#   g++                  the C++ compiler: the bundled OpenH264 and FDK AAC sources
+#   nasm                 OpenH264's x86 SIMD assembly (without it the encoder builds from C only, slower)
 #   mesa-vulkan-drivers  software Vulkan (lavapipe), so wgpu runs without a GPU
 #   xvfb                 a virtual display for the editor's tests
 #   ffmpeg               ffprobe/ffmpeg, the independent readers of exported videos
-#   cmake, pkg-config    native parts of some dependencies
+#   cmake, pkg-config    native parts of some dependencies (libopus is built with CMake)
 #   espeak-ng            speech with phoneme timings for the synthetic capture factory
 set -euo pipefail
 
-packages=(gcc libc6-dev mesa-vulkan-drivers xvfb ffmpeg cmake pkg-config espeak-ng libespeak-ng-dev)
+packages=(gcc g++ libc6-dev nasm mesa-vulkan-drivers xvfb ffmpeg cmake pkg-config espeak-ng libespeak-ng-dev)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -70,18 +70,38 @@ impl<'a> FramesView<'a> {
         }
     }
 
-    /// Pixel (x, y) of a frame composited over an opaque `background` colour
-    /// (sRGB-encoded, like the frames).
-    #[inline]
-    pub fn over(&self, frame: usize, x: usize, y: usize, background: [f32; 3]) -> [f32; 3] {
-        let [r, g, b, a] = self.pixel(frame, x, y);
-        let a = a.clamp(0.0, 1.0);
-        let blend = |c: f32, bg: f32| c.clamp(0.0, 1.0) * a + bg * (1.0 - a);
-        [
-            blend(r, background[0]),
-            blend(g, background[1]),
-            blend(b, background[2]),
-        ]
+    /// Row `y` of a frame composited over an opaque `background` colour
+    /// (sRGB-encoded, like the frames), written to `out` (one RGB per column).
+    /// Colour is clamped to [0, 1] before compositing.
+    pub fn row_over(&self, frame: usize, y: usize, background: [f32; 3], out: &mut [[f32; 3]]) {
+        let start = (frame * self.height + y) * self.width * 4;
+        let range = start..start + self.width * 4;
+        let premultiplied = self.premultiplied;
+        let blend = move |px: [f32; 4]| {
+            let a = px[3].clamp(0.0, 1.0);
+            let behind = 1.0 - a;
+            // Straight colour is scaled by alpha; premultiplied colour already is.
+            let colour = |c: f32| {
+                if premultiplied {
+                    c.clamp(0.0, a)
+                } else {
+                    c.clamp(0.0, 1.0) * a
+                }
+            };
+            [0, 1, 2].map(|i| colour(px[i]) + background[i] * behind)
+        };
+        match self.pixels {
+            Pixels::U8(p) => {
+                for (o, px) in out.iter_mut().zip(p[range].chunks_exact(4)) {
+                    *o = blend([px[0], px[1], px[2], px[3]].map(|v| v as f32 * (1.0 / 255.0)));
+                }
+            }
+            Pixels::F32(p) => {
+                for (o, px) in out.iter_mut().zip(p[range].chunks_exact(4)) {
+                    *o = blend([px[0], px[1], px[2], px[3]]);
+                }
+            }
+        }
     }
 }
 
@@ -111,8 +131,9 @@ mod tests {
             .with_attr("premultiplied", true);
         let view = FramesView::of(&record).unwrap();
         assert_eq!(view.pixel(0, 0, 0), [0.5, 0.0, 0.0, 0.5]);
-        assert_eq!(view.over(0, 0, 0, [0.0, 0.0, 1.0]), [0.25, 0.0, 0.5]);
-        assert_eq!(view.over(0, 1, 0, [0.0, 1.0, 0.0]), [0.0, 1.0, 0.0]);
+        let mut row = [[9.0; 3]; 2];
+        view.row_over(0, 0, [0.0, 0.0, 1.0], &mut row);
+        assert_eq!(row, [[0.25, 0.0, 0.5], [0.0, 0.0, 1.0]]);
     }
 
     #[test]

@@ -246,14 +246,14 @@ impl Node for Gltf {
             None => None,
             Some(motion) => {
                 let fps = motion.attr("fps").and_then(|v| v.as_f64()).expect("validated");
-                let frames = motion.tensors().values().next().map_or(0, |t| t.shape()[0]);
-                if frames == 0 {
-                    return Err(NodeError::input("motion", "has no frames"));
-                }
-                Some(match NamedWeights::of(motion)? {
+                let animation = match NamedWeights::of(motion)? {
                     Some(weights) => weight_animation(ctx, &mesh, &weights, fps)?,
                     None => vertex_animation(&mesh, motion, fps)?,
-                })
+                };
+                if animation.times.is_empty() {
+                    return Err(NodeError::input("motion", "has no frames"));
+                }
+                Some(animation)
             }
         };
         ctx.check_cancelled()?;

@@ -75,33 +75,98 @@ impl Yuv420 {
         }
     }
 
-    /// Fills the picture from a `width`×`height` source whose pixel (x, y) is
-    /// `rgb(x, y)`: sRGB-encoded components in [0, 1], converted with the
-    /// BT.709 matrix to limited-range (16–235/240) Y'CbCr. Each chroma sample
-    /// is the mean of its 2×2 block.
-    pub fn fill(&mut self, width: usize, height: usize, rgb: impl Fn(usize, usize) -> [f32; 3]) {
-        let (w, h) = (self.width, self.height);
-        for by in (0..h).step_by(2) {
-            for bx in (0..w).step_by(2) {
-                let (mut cb, mut cr) = (0.0f32, 0.0f32);
-                for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                    let (x, y) = (bx + dx, by + dy);
-                    let [r, g, b] = rgb(x.min(width - 1), y.min(height - 1)).map(|c| c.clamp(0.0, 1.0));
-                    let luma = 0.2126 * r + 0.7152 * g + 0.0722 * b;
-                    self.y[y * w + x] = (16.0 + 219.0 * luma).round() as u8;
-                    cb += (b - luma) / 1.8556;
-                    cr += (r - luma) / 1.5748;
+    /// Fills the picture from a `width`×`height` source whose rows `row(y,
+    /// out)` writes into `out` (`width` RGB pixels, sRGB-encoded components
+    /// in [0, 1]), converted with the BT.709 matrix to limited-range
+    /// (16–235/240) Y'CbCr. Each chroma sample is the mean of its 2×2 block.
+    /// Large pictures are converted in bands on every core.
+    pub fn fill(&mut self, width: usize, height: usize, row: impl Fn(usize, &mut [[f32; 3]]) + Sync) {
+        let w = self.width;
+        let pairs = self.height / 2;
+        let threads = if w * self.height >= 1 << 17 {
+            std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+        } else {
+            1
+        };
+        let per_band = pairs.div_ceil(threads);
+        let bands = self
+            .y
+            .chunks_mut(2 * w * per_band)
+            .zip(self.u.chunks_mut(w / 2 * per_band))
+            .zip(self.v.chunks_mut(w / 2 * per_band))
+            .enumerate();
+        let source = Source {
+            width,
+            height,
+            row: &row,
+        };
+        std::thread::scope(|scope| {
+            for (band, ((y, u), v)) in bands {
+                let mut job = move || source.convert(band * per_band * 2, w, y, u, v);
+                if threads == 1 {
+                    job();
+                } else {
+                    scope.spawn(job);
                 }
-                let c = by / 2 * (w / 2) + bx / 2;
-                self.u[c] = (128.0 + 224.0 * cb / 4.0).round() as u8;
-                self.v[c] = (128.0 + 224.0 * cr / 4.0).round() as u8;
             }
-        }
+        });
     }
 
     /// The (even) size.
     pub fn size(&self) -> (usize, usize) {
         (self.width, self.height)
+    }
+}
+
+/// Rows of a picture being converted.
+struct Source<'a, F> {
+    width: usize,
+    height: usize,
+    row: &'a F,
+}
+
+impl<F> Clone for Source<'_, F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<F> Copy for Source<'_, F> {}
+
+impl<F: Fn(usize, &mut [[f32; 3]])> Source<'_, F> {
+    /// Converts rows from `first` (even) on into planes of width `w` (even,
+    /// at least the source's): `y` full rows, `u` and `v` half rows.
+    fn convert(&self, first: usize, w: usize, y: &mut [u8], u: &mut [u8], v: &mut [u8]) {
+        let (mut top, mut bottom) = (vec![[0f32; 3]; w], vec![[0f32; 3]; w]);
+        for (pair, (luma_rows, (u_row, v_row))) in y
+            .chunks_exact_mut(2 * w)
+            .zip(u.chunks_exact_mut(w / 2).zip(v.chunks_exact_mut(w / 2)))
+            .enumerate()
+        {
+            for (buffer, line) in [(&mut top, first + 2 * pair), (&mut bottom, first + 2 * pair + 1)] {
+                (self.row)(line.min(self.height - 1), &mut buffer[..self.width]);
+                // Padding repeats the last column.
+                if w > self.width {
+                    buffer[self.width] = buffer[self.width - 1];
+                }
+            }
+            let (y_top, y_bottom) = luma_rows.split_at_mut(w);
+            for bx in 0..w / 2 {
+                let (mut cb, mut cr) = (0.0f32, 0.0f32);
+                for (line, out) in [(&top, &mut *y_top), (&bottom, &mut *y_bottom)] {
+                    for x in [2 * bx, 2 * bx + 1] {
+                        let [r, g, b] = line[x].map(|c| c.clamp(0.0, 1.0));
+                        let luma = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+                        // Values here are positive: adding a half and truncating rounds.
+                        out[x] = (16.5 + 219.0 * luma) as u8;
+                        cb += b - luma;
+                        cr += r - luma;
+                    }
+                }
+                u_row[bx] = (128.5 + 224.0 / (4.0 * 1.8556) * cb) as u8;
+                v_row[bx] = (128.5 + 224.0 / (4.0 * 1.5748) * cr) as u8;
+            }
+        }
     }
 }
 
@@ -281,11 +346,25 @@ mod tests {
     fn odd_sizes_pad_by_repeating_the_edge_and_colours_follow_bt709() {
         let mut picture = Yuv420::new(3, 1);
         assert_eq!(picture.size(), (4, 2));
-        picture.fill(3, 1, |x, _| if x == 2 { [1.0, 1.0, 1.0] } else { [0.0, 0.0, 0.0] });
+        picture.fill(3, 1, |_, out| out.copy_from_slice(&[[0.0; 3], [0.0; 3], [1.0; 3]]));
         assert_eq!(picture.y(), &[16, 16, 235, 235, 16, 16, 235, 235]);
         let mut red = Yuv420::new(2, 2);
-        red.fill(2, 2, |_, _| [1.0, 0.0, 0.0]);
+        red.fill(2, 2, |_, out| out.fill([1.0, 0.0, 0.0]));
         // BT.709 limited range: R'G'B' (1, 0, 0) is Y'CbCr (63, 102, 240).
         assert_eq!((red.y()[0], red.u()[0], red.v()[0]), (63, 102, 240));
+    }
+
+    #[test]
+    fn large_pictures_convert_in_bands_like_small_ones() {
+        let (w, h) = (512, 301);
+        let grey = |y: usize| (y as f32 / h as f32).min(1.0);
+        let mut picture = Yuv420::new(w, h);
+        picture.fill(w, h, |y, out| out.fill([grey(y); 3]));
+        assert_eq!(picture.size(), (512, 302));
+        for y in [0, 75, 76, 150, 151, 299, 300, 301] {
+            let expected = (16.5 + 219.0 * grey(y.min(300))) as u8;
+            assert_eq!(picture.y()[y * w + 7], expected, "row {y}");
+            assert_eq!(picture.u()[y / 2 * w / 2 + 3], 128, "row {y} is grey");
+        }
     }
 }

@@ -120,6 +120,12 @@ impl Node for Video {
             0.0 => frames.fps,
             fps => fps,
         };
+        if !(1.0..=240.0).contains(&fps) {
+            return Err(NodeError::input(
+                "frames",
+                format!("are at {fps} fps; video needs 1 to 240 frames per second (set `fps`)"),
+            ));
+        }
         h264::check_limits(frames.width, frames.height, fps).map_err(|e| NodeError::input("frames", e))?;
         let path = params.path("path")?;
         let (timescale, frame_ticks) = frame_timing(fps);
@@ -161,7 +167,9 @@ impl Node for Video {
         let mut samples = Vec::with_capacity(frames.count);
         for index in 0..frames.count {
             ctx.check_cancelled()?;
-            picture.fill(frames.width, frames.height, |x, y| frames.over(index, x, y, background));
+            picture.fill(frames.width, frames.height, |y, row| {
+                frames.row_over(index, y, background, row)
+            });
             samples.push(encoder.encode(&picture, frame_ticks).map_err(NodeError::other)?);
             ctx.progress(
                 (index + 1) as f32 / frames.count as f32 * 0.95,
@@ -245,7 +253,11 @@ impl AudioPlan {
                 ),
             ));
         }
-        let bitrate = params.int("audio_bitrate_kbps")? as u32 * 1000;
+        let mut bitrate = params.int("audio_bitrate_kbps")? as u32 * 1000;
+        if !opus {
+            // AAC carries at most 6144 bits per channel per 1024 samples.
+            bitrate = bitrate.min(6 * rate * audio.channels as u32);
+        }
         Ok(AudioPlan { opus, rate, bitrate })
     }
 
