@@ -3,7 +3,9 @@
 //! encoded frames as MP4 samples.
 
 use openh264::OpenH264API;
-use openh264::encoder::{Complexity, Encoder, EncoderConfig, FrameRate, Profile, QpRange, RateControlMode, VuiConfig};
+use openh264::encoder::{
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, Level, Profile, QpRange, RateControlMode, VuiConfig,
+};
 use openh264::formats::YUVSource;
 
 use super::mp4::{Media, Sample};
@@ -19,15 +21,59 @@ pub enum Rate {
 
 /// The largest picture OpenH264 encodes (its limit, within H.264 level 5.2's frame size).
 pub const MAX_SIDE: (usize, usize) = (3840, 2160);
-/// H.264 level 5.2's limit on macroblocks decoded per second (ITU-T H.264 table A-1).
-pub const MAX_MACROBLOCKS_PER_SECOND: f64 = 2_073_600.0;
-
 /// The smallest picture OpenH264 encodes.
 pub const MIN_SIDE: usize = 16;
 
-/// Checks a picture size and frame rate against what OpenH264 and H.264's
-/// highest level allow; the message says which limit was passed and by how much.
-pub fn check_limits(width: usize, height: usize, fps: f64) -> Result<(), String> {
+/// An H.264 level and its limits (ITU-T H.264 table A-1).
+#[derive(Clone, Copy, Debug)]
+pub struct LevelLimits {
+    /// The level, as OpenH264 takes it.
+    pub level: Level,
+    /// Its name (`4.1`).
+    pub name: &'static str,
+    /// Macroblocks decoded per second.
+    pub macroblocks_per_second: u64,
+    /// Macroblocks in one frame.
+    pub frame_macroblocks: u64,
+    /// Video bit rate in bits per second: the table's figure for Baseline and
+    /// Main, which OpenH264 also applies to High (allowed 1.25 times as much).
+    pub bitrate: u64,
+}
+
+const fn level(level: Level, name: &'static str, mbps: u64, frame: u64, kbps: u64) -> LevelLimits {
+    LevelLimits {
+        level,
+        name,
+        macroblocks_per_second: mbps,
+        frame_macroblocks: frame,
+        bitrate: kbps * 1000,
+    }
+}
+
+/// The levels a player may be asked for, lowest first.
+const LEVELS: [LevelLimits; 16] = [
+    level(Level::Level_1_0, "1", 1_485, 99, 64),
+    level(Level::Level_1_1, "1.1", 3_000, 396, 192),
+    level(Level::Level_1_2, "1.2", 6_000, 396, 384),
+    level(Level::Level_1_3, "1.3", 11_880, 396, 768),
+    level(Level::Level_2_0, "2", 11_880, 396, 2_000),
+    level(Level::Level_2_1, "2.1", 19_800, 792, 4_000),
+    level(Level::Level_2_2, "2.2", 20_250, 1_620, 4_000),
+    level(Level::Level_3_0, "3", 40_500, 1_620, 10_000),
+    level(Level::Level_3_1, "3.1", 108_000, 3_600, 14_000),
+    level(Level::Level_3_2, "3.2", 216_000, 5_120, 20_000),
+    level(Level::Level_4_0, "4", 245_760, 8_192, 20_000),
+    level(Level::Level_4_1, "4.1", 245_760, 8_192, 50_000),
+    level(Level::Level_4_2, "4.2", 522_240, 8_704, 50_000),
+    level(Level::Level_5_0, "5", 589_824, 22_080, 135_000),
+    level(Level::Level_5_1, "5.1", 983_040, 36_864, 240_000),
+    level(Level::Level_5_2, "5.2", 2_073_600, 36_864, 240_000),
+];
+
+/// The lowest level that carries `width`×`height` at `fps` (and `bitrate`
+/// bits per second, if given), so players are asked for no more than needed.
+/// The message says which limit was passed and by how much.
+pub fn level_for(width: usize, height: usize, fps: f64, bitrate: Option<u32>) -> Result<LevelLimits, String> {
     if width < MIN_SIDE || height < MIN_SIDE {
         return Err(format!(
             "{width}×{height} is too small for H.264 here: OpenH264 needs at least {MIN_SIDE}×{MIN_SIDE}"
@@ -40,16 +86,29 @@ pub fn check_limits(width: usize, height: usize, fps: f64) -> Result<(), String>
             MAX_SIDE.0, MAX_SIDE.1, MAX_SIDE.1, MAX_SIDE.0
         ));
     }
-    let macroblocks = width.div_ceil(16) * height.div_ceil(16);
+    let macroblocks = (width.div_ceil(16) * height.div_ceil(16)) as u64;
     let rate = macroblocks as f64 * fps;
-    if rate > MAX_MACROBLOCKS_PER_SECOND {
-        let max_fps = MAX_MACROBLOCKS_PER_SECOND / macroblocks as f64;
+    let top = LEVELS[LEVELS.len() - 1];
+    if rate > top.macroblocks_per_second as f64 {
+        let max_fps = top.macroblocks_per_second as f64 / macroblocks as f64;
         return Err(format!(
             "{width}×{height} at {fps} fps needs {rate:.0} macroblocks per second, more than H.264 level 5.2 allows \
-             ({MAX_MACROBLOCKS_PER_SECOND:.0}): use at most {max_fps:.1} fps at this size"
+             ({}): use at most {max_fps:.1} fps at this size",
+            top.macroblocks_per_second
         ));
     }
-    Ok(())
+    let bits = bitrate.unwrap_or(0) as u64;
+    if bits > top.bitrate {
+        return Err(format!(
+            "{} kb/s is more than H.264 level 5.2 allows ({} kb/s)",
+            bits / 1000,
+            top.bitrate / 1000
+        ));
+    }
+    Ok(*LEVELS
+        .iter()
+        .find(|l| l.frame_macroblocks >= macroblocks && l.macroblocks_per_second as f64 >= rate && l.bitrate >= bits)
+        .expect("level 5.2 fits, as checked"))
 }
 
 /// A picture in yuv420p: full-resolution luma, chroma halved both ways. Its
@@ -192,9 +251,9 @@ impl YUVSource for Yuv420 {
     }
 }
 
-/// An H.264 encoder producing MP4 samples: High profile, one IDR frame every
-/// `keyframe_interval` frames, no frame ever skipped (so the video has exactly
-/// one frame per input frame).
+/// An H.264 encoder producing MP4 samples: High profile at a given level, one
+/// IDR frame every `keyframe_interval` frames, no frame ever skipped (so the
+/// video has exactly one frame per input frame).
 pub struct H264Encoder {
     encoder: Encoder,
     keyframe_interval: usize,
@@ -204,23 +263,24 @@ pub struct H264Encoder {
 
 impl H264Encoder {
     /// An encoder for pictures at `fps` frames per second.
-    pub fn new(fps: f64, rate: Rate, keyframe_interval: usize) -> Result<H264Encoder, String> {
+    pub fn new(fps: f64, rate: Rate, level: LevelLimits, keyframe_interval: usize) -> Result<H264Encoder, String> {
         let mut config = EncoderConfig::new()
             .profile(Profile::High)
+            .level(level.level)
             .complexity(Complexity::High)
             .max_frame_rate(FrameRate::from_hz(fps as f32))
             .skip_frames(false)
             .vui(VuiConfig::bt709());
         config = match rate {
-            // Quality mode aims at the highest rate allowed and is held to the
+            // Quality mode aims at the level's highest rate and is held to the
             // one quantiser by the range: constant quality.
             Rate::ConstantQp(qp) => config
                 .rate_control_mode(RateControlMode::Quality)
-                .bitrate(openh264::encoder::BitRate::from_bps(240_000_000))
+                .bitrate(BitRate::from_bps(level.bitrate as u32))
                 .qp(QpRange::new(qp.min(51), qp.min(51))),
             Rate::Bitrate(bps) => config
                 .rate_control_mode(RateControlMode::Bitrate)
-                .bitrate(openh264::encoder::BitRate::from_bps(bps)),
+                .bitrate(BitRate::from_bps(bps)),
         };
         let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| format!("OpenH264 refused the settings: {e}"))?;
@@ -325,14 +385,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn limits_name_the_size_and_the_rate() {
-        check_limits(1920, 1080, 60.0).unwrap();
-        check_limits(2160, 3840, 30.0).unwrap();
-        let err = check_limits(4096, 2160, 25.0).unwrap_err();
+    fn levels_are_the_lowest_that_fit_and_limits_are_named() {
+        let name = |w, h, fps, bits| level_for(w, h, fps, bits).unwrap().name;
+        assert_eq!(name(1920, 1080, 25.0, None), "4");
+        assert_eq!(name(1920, 1080, 60.0, None), "4.2");
+        assert_eq!(name(1920, 1080, 25.0, Some(30_000_000)), "4.1");
+        assert_eq!(name(1280, 720, 30.0, None), "3.1");
+        assert_eq!(name(512, 512, 25.0, None), "3");
+        assert_eq!(name(2160, 3840, 30.0, None), "5.1");
+        let err = level_for(4096, 2160, 25.0, None).unwrap_err();
         assert!(err.contains("4096×2160") && err.contains("3840×2160"), "{err}");
-        assert!(check_limits(15, 100, 25.0).unwrap_err().contains("at least 16×16"));
-        let err = check_limits(3840, 2160, 120.0).unwrap_err();
+        assert!(level_for(15, 100, 25.0, None).unwrap_err().contains("at least 16×16"));
+        let err = level_for(3840, 2160, 120.0, None).unwrap_err();
         assert!(err.contains("level 5.2") && err.contains("64.0 fps"), "{err}");
+        assert!(level_for(64, 64, 25.0, Some(400_000_000)).unwrap_err().contains("kb/s"));
     }
 
     #[test]

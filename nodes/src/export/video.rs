@@ -126,7 +126,16 @@ impl Node for Video {
                 format!("are at {fps} fps; video needs 1 to 240 frames per second (set `fps`)"),
             ));
         }
-        h264::check_limits(frames.width, frames.height, fps).map_err(|e| NodeError::input("frames", e))?;
+        let rate = match params.int("bitrate_kbps")? {
+            0 => Rate::ConstantQp(params.int("qp")? as u8),
+            kbps => Rate::Bitrate(kbps as u32 * 1000),
+        };
+        let bitrate = match rate {
+            Rate::Bitrate(bps) => Some(bps),
+            Rate::ConstantQp(_) => None,
+        };
+        let (width, height) = (frames.width.next_multiple_of(2), frames.height.next_multiple_of(2));
+        let level = h264::level_for(width, height, fps, bitrate).map_err(|e| NodeError::input("frames", e))?;
         let path = params.path("path")?;
         let (timescale, frame_ticks) = frame_timing(fps);
         let video_seconds = frames.count as f64 * frame_ticks as f64 / timescale as f64;
@@ -155,12 +164,8 @@ impl Node for Video {
         // Open the output first, so a bad path fails before the work.
         let mut file = AtomicFile::create(path).map_err(|e| cannot_write(path, e))?;
 
-        let rate = match params.int("bitrate_kbps")? {
-            0 => Rate::ConstantQp(params.int("qp")? as u8),
-            kbps => Rate::Bitrate(kbps as u32 * 1000),
-        };
         let keyframe_interval = (fps * KEYFRAME_SECONDS).round().max(1.0) as usize;
-        let mut encoder = H264Encoder::new(fps, rate, keyframe_interval).map_err(NodeError::other)?;
+        let mut encoder = H264Encoder::new(fps, rate, level, keyframe_interval).map_err(NodeError::other)?;
         let background = params.color("background")?;
         let background = [background[0], background[1], background[2]];
         let mut picture = Yuv420::new(frames.width, frames.height);
@@ -192,8 +197,9 @@ impl Node for Video {
             presented: frames.count as u64 * frame_ticks as u64,
         }];
         let mut summary = format!(
-            "{} frames of {coded_width}×{coded_height} at {fps} fps, H.264 at {:.0} kb/s",
+            "{} frames of {coded_width}×{coded_height} at {fps} fps, H.264 level {} at {:.0} kb/s",
             frames.count,
+            level.name,
             video_bytes as f64 * 8.0 / video_seconds / 1000.0
         );
 

@@ -55,6 +55,7 @@ fn aac_export_is_h264_high_yuv420p_with_aac_lc_in_sync() {
     let (video, audio) = streams(&probe);
     assert_eq!(video["codec_name"], "h264");
     assert_eq!(video["profile"], "High");
+    assert_eq!(video["level"], 10, "the lowest level that fits 64×48 at 25 fps");
     assert_eq!(video["pix_fmt"], "yuv420p");
     assert_eq!(video["color_space"], "bt709");
     assert_eq!(
