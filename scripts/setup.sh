@@ -3,18 +3,20 @@
 # are missing. Safe to run again: it does nothing when everything is present.
 #
 #   gcc, libc6-dev       the C compiler: C dependencies, and the C plugin tests
+#   g++                  the C++ compiler: the bundled OpenH264 and FDK AAC sources
+#   nasm                 OpenH264's x86 SIMD assembly (without it the encoder builds from C only, slower)
 #   mesa-vulkan-drivers  software Vulkan (lavapipe), so wgpu runs without a GPU
 #   xvfb, xauth          a virtual display for the editor's tests (xvfb-run needs xauth)
 #   ffmpeg               ffprobe/ffmpeg, the independent readers of exported videos
-#   cmake, pkg-config    native parts of some dependencies
+#   cmake, pkg-config    native parts of some dependencies (libopus is built with CMake)
 #   espeak-ng            speech with phoneme timings for the synthetic capture factory
 #   libasound2-dev       ALSA headers: the editor plays audio previews through cpal
 #   libx11-xcb1, libxcursor1, libxrandr2, libxi6, libxkbcommon-x11-0
 #                        X11 libraries the editor window loads at run time
 set -euo pipefail
 
-packages=(gcc libc6-dev mesa-vulkan-drivers xvfb xauth ffmpeg cmake pkg-config espeak-ng libespeak-ng-dev libasound2-dev
-  libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0)
+packages=(gcc g++ libc6-dev nasm mesa-vulkan-drivers xvfb xauth ffmpeg cmake pkg-config espeak-ng libespeak-ng-dev
+  libasound2-dev libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0)
 
 missing=()
 for p in "${packages[@]}"; do
