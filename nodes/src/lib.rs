@@ -9,6 +9,7 @@ use gspeech_sdk::Node;
 
 pub mod audio;
 pub mod debug;
+pub mod face;
 pub mod features;
 pub mod io;
 pub mod value;
@@ -33,6 +34,7 @@ pub fn builtin() -> Vec<Arc<dyn Node>> {
     nodes.extend(io::nodes());
     nodes.extend(audio::nodes());
     nodes.extend(features::nodes());
+    nodes.extend(face::nodes());
     nodes.extend(debug::nodes());
     nodes
 }
