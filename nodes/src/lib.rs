@@ -8,6 +8,7 @@ use std::sync::Arc;
 use gspeech_sdk::Node;
 
 pub mod audio;
+pub mod dataset;
 pub mod debug;
 pub mod face;
 pub mod features;
@@ -35,6 +36,7 @@ pub fn builtin() -> Vec<Arc<dyn Node>> {
     nodes.extend(audio::nodes());
     nodes.extend(features::nodes());
     nodes.extend(face::nodes());
+    nodes.extend(dataset::nodes());
     nodes.extend(debug::nodes());
     nodes
 }
