@@ -4,6 +4,8 @@
 //! 130 cancelled (Ctrl-C).
 
 pub mod commands;
+mod dataset;
+mod face;
 mod progress;
 
 use std::path::PathBuf;
@@ -65,6 +67,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Convert and describe face models.
+    #[command(subcommand)]
+    Face(face::FaceCommand),
+    /// Make synthetic speech-motion datasets and look at their sequences.
+    #[command(subcommand)]
+    Dataset(dataset::DatasetCommand),
 }
 
 /// Options of `gspeech run`.
@@ -115,6 +123,8 @@ pub fn main() -> ExitCode {
         Some(Command::Nodes { json }) => commands::nodes(json, plugins),
         Some(Command::Info { graph }) => commands::info(&graph, plugins),
         Some(Command::Plugins { json }) => commands::plugins(json, plugins),
+        Some(Command::Face(command)) => face::main(&command),
+        Some(Command::Dataset(command)) => dataset::main(&command, plugins),
         None => {
             let _ = <Cli as clap::CommandFactory>::command().print_help();
             EXIT_INVALID
