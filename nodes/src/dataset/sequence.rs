@@ -180,6 +180,14 @@ pub struct Sequence {
     pub unknown: Vec<String>,
 }
 
+/// A speaker's face on the stored vertices: its rest shape and its neck.
+pub struct Body {
+    /// Rest positions of the stored vertices, `[Vs * 3]`.
+    pub rest: Vec<f32>,
+    /// How the head turns them.
+    pub neck: NeckRig,
+}
+
 /// The parts of the rig a dataset stores, and each speaker's rest shape on them.
 pub struct Stage<'a> {
     /// The rig.
@@ -212,7 +220,7 @@ impl<'a> Stage<'a> {
     }
 
     /// A speaker's rest shape on the stored vertices, and their neck.
-    pub fn rest(&self, speaker: &Speaker) -> (Vec<f32>, NeckRig) {
+    pub fn body(&self, speaker: &Speaker) -> Body {
         let full = self.rig.identity_shape(&speaker.identity);
         let neck = NeckRig::new(self.rig, &full);
         let pick = |values: &[f32], width: usize| -> Vec<f32> {
@@ -222,21 +230,22 @@ impl<'a> Stage<'a> {
                 .copied()
                 .collect()
         };
-        let rest = pick(&full, 3);
-        let neck = NeckRig {
-            weights: pick(&neck.weights, 1),
-            pivot: neck.pivot,
-        };
-        (rest, neck)
+        Body {
+            rest: pick(&full, 3),
+            neck: NeckRig {
+                weights: pick(&neck.weights, 1),
+                pivot: neck.pivot,
+            },
+        }
     }
 
-    /// Makes one sequence: `text` spoken by `speaker` (rest shape and neck from
-    /// [`Stage::rest`]), with this sequence's own random stream.
+    /// Makes one sequence: `text` spoken by `speaker` (whose body is from
+    /// [`Stage::body`]), with this sequence's own random stream.
     pub fn sequence(
         &self,
         driver: &Driver,
         speaker: &Speaker,
-        body: &(Vec<f32>, NeckRig),
+        body: &Body,
         text: &str,
         settings: &Settings,
         rng: &mut Rng,
@@ -289,13 +298,11 @@ impl<'a> Stage<'a> {
             row.iter_mut().for_each(|w| *w = w.clamp(0.0, 1.0));
         }
 
-        let (rest, neck) = body;
-        let n = rest.len();
-        let mut vertices = Vec::with_capacity(frames * n);
+        let mut vertices = Vec::with_capacity(frames * body.rest.len());
         for (f, row) in weights.chunks_exact(k).enumerate() {
-            let mut posed = rest.clone();
+            let mut posed = body.rest.clone();
             add_shapes(&mut posed, &self.expressions, row);
-            neck.apply(&mut posed, upper.head[f]);
+            body.neck.apply(&mut posed, upper.head[f]);
             vertices.extend_from_slice(&posed);
         }
         Ok(Sequence {

@@ -1,18 +1,18 @@
 //! `dataset.synthesize`: the synthetic speech-capture factory.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gspeech_sdk::{
-    Caching, FileFilter, Inputs, LogLevel, Node, NodeError, NodeSpec, Outputs, ParamSpec, Params, PathRole, PortSpec,
-    PortType, Record, RunContext, Value,
+    Caching, CancelToken, FileFilter, Inputs, LogLevel, Node, NodeError, NodeSpec, Outputs, ParamSpec, Params,
+    PathRole, PortSpec, PortType, Record, RunContext, Value,
 };
 use serde_json::{Value as Json, json};
 
 use super::corpus::{Sentence, read_corpus};
 use super::random::Rng;
-use super::sequence::{Driver, Settings, Speaker, Stage};
+use super::sequence::{Body, Driver, Settings, Speaker, Stage};
 use super::speech::{Voice, library, speak};
 use super::writer::{
     FORMAT, INDEX, SequenceFiles, VERSION, existing_key, motion_record, read_meta, remove_stale, write_index,
@@ -219,12 +219,19 @@ impl Node for Synthesize {
         )?;
 
         let stage = Stage::new(&face, stored);
-        let bodies: Vec<_> = speakers.iter().map(|s| stage.rest(s)).collect();
-        let face_digest = digest(&face);
-        let common = json!({
-            "generator": GENERATOR, "seed": seed, "face": face_digest, "settings": settings.to_json(),
-            "stored": stage.stored.len(),
-        });
+        let factory = Factory {
+            bodies: speakers.iter().map(|s| stage.body(s)).collect(),
+            common: json!({
+                "generator": GENERATOR, "seed": seed, "face": digest(&face), "settings": settings.to_json(),
+                "stored": stage.stored.len(),
+            }),
+            stage,
+            driver,
+            speakers,
+            settings,
+            seed,
+            root: root.clone(),
+        };
         std::fs::create_dir_all(&root).map_err(|e| NodeError::file(&root, e))?;
         remove_stale(&root)?;
 
@@ -235,10 +242,10 @@ impl Node for Synthesize {
         .min(plan.len());
         let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);
+        let reused = AtomicUsize::new(0);
         let failure: Mutex<Option<NodeError>> = Mutex::new(None);
         let unknown: Mutex<Vec<String>> = Mutex::new(Vec::new());
         let summaries: Mutex<Vec<Option<Json>>> = Mutex::new(vec![None; plan.len()]);
-        let reused = AtomicUsize::new(0);
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 scope.spawn(|| {
@@ -248,32 +255,12 @@ impl Node for Synthesize {
                             break;
                         }
                         let item = &plan[i];
-                        let speaker = &speakers[item.speaker];
-                        let key = blake3::hash(
-                            json!({"common": common, "id": item.id, "text": item.sentence.text,
-                                   "speaker": speaker.to_json()})
-                            .to_string()
-                            .as_bytes(),
-                        )
-                        .to_hex()
-                        .to_string();
+                        let key = factory.key(item);
                         let result = if existing_key(&root, &item.id).as_deref() == Some(key.as_str()) {
                             reused.fetch_add(1, Ordering::SeqCst);
                             read_meta(&root, &item.id)
                         } else {
-                            make(
-                                ctx,
-                                &stage,
-                                &driver,
-                                speaker,
-                                &bodies[item.speaker],
-                                item,
-                                &settings,
-                                seed,
-                                &key,
-                                &root,
-                            )
-                            .map(|(meta, missing)| {
+                            factory.make(item, &key, ctx.cancel_token()).map(|(meta, missing)| {
                                 unknown.lock().expect("lock").extend(missing);
                                 meta
                             })
@@ -306,14 +293,14 @@ impl Node for Synthesize {
             "version": VERSION,
             "seed": seed,
             "generator": GENERATOR,
-            "settings": settings.to_json(),
+            "settings": factory.settings.to_json(),
             "face_model": {
-                "name": face.name, "units": face.units, "digest": face_digest,
-                "vertices": face.vertex_count(), "stored_vertices": ranges_json(&stage.stored),
+                "name": face.name, "units": face.units, "digest": factory.common["face"],
+                "vertices": face.vertex_count(), "stored_vertices": ranges_json(&factory.stage.stored),
                 "lip_vertices": face.lip_vertices.len(), "upper_face_vertices": face.upper_face_vertices.len(),
             },
             "weight_names": face.expression_names,
-            "speakers": speakers.iter().map(Speaker::to_json).collect::<Vec<_>>(),
+            "speakers": factory.speakers.iter().map(Speaker::to_json).collect::<Vec<_>>(),
             "splits": splits,
             "sequences": sequences,
         });
@@ -440,57 +427,72 @@ fn plan(
     Ok(planned)
 }
 
-/// Makes and writes one sequence; returns its metadata and unknown phonemes.
-#[allow(clippy::too_many_arguments)]
-fn make(
-    ctx: &RunContext,
-    stage: &Stage,
-    driver: &Driver,
-    speaker: &Speaker,
-    body: &(Vec<f32>, crate::dataset::head::NeckRig),
-    item: &Planned,
-    settings: &Settings,
+/// Everything the sequences of one run share.
+struct Factory<'a> {
+    stage: Stage<'a>,
+    driver: Driver,
+    speakers: Vec<Speaker>,
+    bodies: Vec<Body>,
+    settings: Settings,
     seed: u64,
-    key: &str,
-    root: &Path,
-) -> Result<(Json, Vec<String>), NodeError> {
-    let mut rng = Rng::stream(seed, &item.id);
-    let sequence = stage.sequence(driver, speaker, body, &item.sentence.text, settings, &mut rng)?;
-    let seconds = sequence.audio.len() as f64 / settings.sample_rate as f64;
-    let meta = json!({
-        "id": item.id,
-        "split": item.split,
-        "sentence": {"id": item.sentence.id, "text": item.sentence.text, "line": item.sentence.line},
-        "speaker": speaker.id,
-        "voice": {"name": sequence.voice.name, "rate": sequence.voice.rate, "pitch": sequence.voice.pitch,
-                  "range": sequence.voice.range},
-        "frames": sequence.frames,
-        "seconds": seconds,
-        "fps": settings.fps,
-        "sample_rate": settings.sample_rate,
-        "phonemes": sequence.phones.iter().map(|(p, viseme)| json!({
-            "symbol": p.symbol, "viseme": viseme, "start": p.start, "end": p.end,
-        })).collect::<Vec<_>>(),
-        "blinks": sequence.blinks,
-        "key": key,
-    });
-    let motion = motion_record(
-        sequence.weights,
-        &stage.rig.expression_names,
-        sequence.vertices,
-        &sequence.head,
-        body.0.clone(),
-        &stage.stored,
-        settings.fps,
-    );
-    let files = SequenceFiles {
-        audio: sequence.audio,
-        sample_rate: settings.sample_rate,
-        motion,
-        meta: meta.clone(),
-    };
-    write_sequence(root, &item.id, &files, ctx.cancel_token())?;
-    Ok((meta, sequence.unknown))
+    root: PathBuf,
+    /// What every sequence depends on besides its own sentence and speaker.
+    common: Json,
+}
+
+impl Factory<'_> {
+    /// A digest of everything a sequence depends on: the same key, the same files.
+    fn key(&self, item: &Planned) -> String {
+        let inputs = json!({
+            "common": self.common, "id": item.id, "text": item.sentence.text,
+            "speaker": self.speakers[item.speaker].to_json(),
+        });
+        blake3::hash(inputs.to_string().as_bytes()).to_hex().to_string()
+    }
+
+    /// Makes and writes one sequence; returns its metadata and unknown phonemes.
+    fn make(&self, item: &Planned, key: &str, cancel: &CancelToken) -> Result<(Json, Vec<String>), NodeError> {
+        let (speaker, body, settings) = (&self.speakers[item.speaker], &self.bodies[item.speaker], &self.settings);
+        let mut rng = Rng::stream(self.seed, &item.id);
+        let sequence = self
+            .stage
+            .sequence(&self.driver, speaker, body, &item.sentence.text, settings, &mut rng)?;
+        let seconds = sequence.audio.len() as f64 / settings.sample_rate as f64;
+        let meta = json!({
+            "id": item.id,
+            "split": item.split,
+            "sentence": {"id": item.sentence.id, "text": item.sentence.text, "line": item.sentence.line},
+            "speaker": speaker.id,
+            "voice": {"name": sequence.voice.name, "rate": sequence.voice.rate, "pitch": sequence.voice.pitch,
+                      "range": sequence.voice.range},
+            "frames": sequence.frames,
+            "seconds": seconds,
+            "fps": settings.fps,
+            "sample_rate": settings.sample_rate,
+            "phonemes": sequence.phones.iter().map(|(p, viseme)| json!({
+                "symbol": p.symbol, "viseme": viseme, "start": p.start, "end": p.end,
+            })).collect::<Vec<_>>(),
+            "blinks": sequence.blinks,
+            "key": key,
+        });
+        let motion = motion_record(
+            sequence.weights,
+            &self.stage.rig.expression_names,
+            sequence.vertices,
+            &sequence.head,
+            body.rest.clone(),
+            &self.stage.stored,
+            settings.fps,
+        );
+        let files = SequenceFiles {
+            audio: sequence.audio,
+            sample_rate: settings.sample_rate,
+            motion,
+            meta: meta.clone(),
+        };
+        write_sequence(&self.root, &item.id, &files, cancel)?;
+        Ok((meta, sequence.unknown))
+    }
 }
 
 /// The index entry of a sequence, from its metadata.

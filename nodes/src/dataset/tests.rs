@@ -62,7 +62,7 @@ fn bilabials_close_the_lips_and_open_vowels_open_them() {
     let mut checked = (0, 0);
     for voice in ["en-us+m3", "en+f2"] {
         let speaker = Speaker::draw("v0", voice, false, &settings(), rig.identity_names.len(), 1);
-        let body = stage.rest(&speaker);
+        let body = stage.body(&speaker);
         let text = "Pop Bob, a bad map by my palm. Papa may ban a mob.";
         let sequence = stage
             .sequence(&driver, &speaker, &body, text, &settings(), &mut Rng::new(1))

@@ -408,7 +408,10 @@ mod tests {
     /// Writes a small rig: a 3 × 2 grid of quads (group `skin`, 12 vertices,
     /// with UVs) and a triangle fan of a pentagon (group `teeth`, 6 vertices),
     /// plus expressions and identities that move chosen vertices.
-    fn write_rig(dir: &Path, shapes: &[(&str, &[(usize, [f32; 3])])]) {
+    /// A named shape: the vertices it moves and by how much.
+    type Shape<'a> = (&'a str, &'a [(usize, [f32; 3])]);
+
+    fn write_rig(dir: &Path, shapes: &[Shape]) {
         let write = |name: &str, moved: &[(usize, [f32; 3])]| {
             let mut text = String::from("# test rig\n");
             let mut positions: Vec<[f32; 3]> = (0..12).map(|i| [(i % 4) as f32, (i / 4) as f32, 0.0]).collect();
@@ -484,12 +487,12 @@ mod tests {
         let skin = rig.region("skin").unwrap();
         assert_eq!(
             (skin.vertices.clone(), skin.triangles.clone()),
-            (vec![0..12], vec![0..12])
+            (to_ranges(0..12), to_ranges(0..12))
         );
         let teeth = rig.region("teeth").unwrap();
         assert_eq!(
             (teeth.vertices.clone(), teeth.triangles.clone()),
-            (vec![12..18], vec![12..16])
+            (to_ranges(12..18), to_ranges(12..16))
         );
         // The fan covers the hexagon; the untextured polygon means no UVs for the whole mesh.
         assert_eq!(&rig.triangles[36..], &[12, 13, 14, 12, 14, 15, 12, 15, 16, 12, 16, 17]);

@@ -250,10 +250,10 @@ impl FaceRig {
     pub fn check(&self) -> Result<(), String> {
         let v = self.vertex_count();
         let per_shape = v * 3;
-        if v == 0 || self.neutral.len() % 3 != 0 {
+        if v == 0 || !self.neutral.len().is_multiple_of(3) {
             return Err("face_model has no vertices".into());
         }
-        if self.triangles.len() % 3 != 0 || self.triangles.is_empty() {
+        if !self.triangles.len().is_multiple_of(3) || self.triangles.is_empty() {
             return Err("face_model has no triangles".into());
         }
         if self.expressions.len() != self.expression_names.len() * per_shape {
@@ -401,8 +401,8 @@ pub(crate) mod tests {
             }),
             regions: vec![Region {
                 name: "all".into(),
-                vertices: vec![0..4],
-                triangles: vec![0..2],
+                vertices: to_ranges(0..4),
+                triangles: to_ranges(0..2),
             }],
             lip_vertices: vec![1, 2],
             upper_face_vertices: vec![2, 3],
@@ -442,7 +442,7 @@ pub(crate) mod tests {
             "face_model triangles refer to index 9, but there are only 4"
         );
         let mut rig = square();
-        rig.regions[0].vertices = vec![0..5];
+        rig.regions[0].vertices = to_ranges(0..5);
         assert!(rig.check().unwrap_err().contains("region `all`"));
     }
 

@@ -77,6 +77,7 @@ fn inside(polygon: &[[f32; 2]], p: [f32; 2]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::face::to_ranges;
 
     #[test]
     fn points_in_polygons() {
@@ -108,7 +109,7 @@ mod tests {
         }
         let face = Region {
             name: "face".into(),
-            vertices: vec![0..442],
+            vertices: to_ranges(0..442),
             triangles: vec![],
         };
         let sets = from_landmarks(&neutral, &landmarks, &face);
