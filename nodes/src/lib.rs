@@ -8,8 +8,10 @@ use std::sync::Arc;
 use gspeech_sdk::Node;
 
 pub mod audio;
+pub mod dataset;
 pub mod debug;
 pub mod export;
+pub mod face;
 pub mod features;
 pub mod io;
 pub mod value;
@@ -35,6 +37,8 @@ pub fn builtin() -> Vec<Arc<dyn Node>> {
     nodes.extend(audio::nodes());
     nodes.extend(features::nodes());
     nodes.extend(export::nodes());
+    nodes.extend(face::nodes());
+    nodes.extend(dataset::nodes());
     nodes.extend(debug::nodes());
     nodes
 }

@@ -122,13 +122,35 @@ impl Schema {
                 const {
                     Schema {
                         tensors: &[
+                            // Rest positions [V, 3] and triangles [F, 3] (vertex indices).
                             t("neutral", F32, &[A, Dim::Is(3)], true),
                             t("triangles", U32, &[A, Dim::Is(3)], true),
+                            // Blendshape deltas from the neutral [K, V, 3]: neutral + Σ wₖ·exprₖ.
                             t("expressions", F32, &[A, A, Dim::Is(3)], true),
+                            // Identity shape deltas [I, V, 3], added the same way.
                             t("identities", F32, &[A, A, Dim::Is(3)], false),
+                            // One texture coordinate per vertex [V, 2] (the first one where UV seams split a vertex).
                             t("uvs", F32, &[A, Dim::Is(2)], false),
+                            // Exact face-varying texture coordinates: a UV table [U, 2] and each triangle's
+                            // corners in it [F, 3].
+                            t("uv_coords", F32, &[A, Dim::Is(2)], false),
+                            t("uv_triangles", U32, &[A, Dim::Is(3)], false),
+                            // Vertex sets for metrics: the lips (lip vertex error) and the upper face
+                            // (upper-face dynamics deviation).
+                            t("lip_vertices", U32, &[A], false),
+                            t("upper_face_vertices", U32, &[A], false),
+                            // Facial landmark vertices in the 68-point Multi-PIE order.
+                            t("landmarks", U32, &[A], false),
                         ],
-                        attrs: &[a("expression_names", TextList, true), a("units", Text, false)],
+                        attrs: &[
+                            a("expression_names", TextList, true),
+                            a("units", Text, false),
+                            a("identity_names", TextList, false),
+                            // Named parts of the mesh: {"face": {"vertices": [[start, end], …],
+                            // "triangles": [[start, end], …]}, …}, half-open index ranges.
+                            a("regions", Object, false),
+                            a("name", Text, false),
+                        ],
                         one_of: &[],
                     }
                 }

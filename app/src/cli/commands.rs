@@ -14,7 +14,7 @@ use crate::validate::{Plan, validate as check};
 
 /// The built-in nodes and every plugin on the search path; refused plugins are
 /// reported on standard error (`gspeech plugins` says more).
-fn load_registry(extra: &[PathBuf]) -> Registry {
+pub(super) fn load_registry(extra: &[PathBuf]) -> Registry {
     let mut registry = Registry::builtin();
     for status in plugins::load_all(&mut registry, extra) {
         if let plugins::Outcome::Refused(why) = status.outcome {
@@ -40,7 +40,7 @@ fn graph_dir(path: &Path) -> PathBuf {
     std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
-fn plan(doc: &GraphDoc, registry: &Registry, path: &Path) -> Result<Plan, u8> {
+pub(super) fn plan(doc: &GraphDoc, registry: &Registry, path: &Path) -> Result<Plan, u8> {
     check(doc, registry, &graph_dir(path)).map_err(|problems| {
         for p in &problems {
             eprintln!("{}: {p}", path.display());
@@ -142,19 +142,43 @@ pub fn run(args: &RunArgs, plugin_paths: &[PathBuf]) -> u8 {
         }
     }
 
+    execute(
+        &plan,
+        targets,
+        &Execution {
+            events: args.events.is_some(),
+            cache: (!args.no_cache).then(|| args.cache_dir.clone().unwrap_or_else(default_cache_dir)),
+            jobs: args.jobs,
+        },
+    )
+}
+
+/// How to execute a plan.
+pub struct Execution {
+    /// Print JSON lines on standard output.
+    pub events: bool,
+    /// The on-disk cache folder; `None` turns caching off.
+    pub cache: Option<PathBuf>,
+    /// Nodes to run at once (default: the number of cores).
+    pub jobs: Option<usize>,
+}
+
+/// Runs what `targets` (or every sink) need, showing progress and handling
+/// Ctrl-C; returns the exit code.
+pub fn execute(plan: &Plan, targets: Vec<usize>, how: &Execution) -> u8 {
     let executor = Executor::new(ExecutorOptions {
-        disk_cache: (!args.no_cache).then(|| args.cache_dir.clone().unwrap_or_else(default_cache_dir)),
-        jobs: args.jobs.unwrap_or(ExecutorOptions::default().jobs),
+        disk_cache: how.cache.clone(),
+        jobs: how.jobs.unwrap_or(ExecutorOptions::default().jobs),
         ..ExecutorOptions::default()
     });
     let cancel = CancelToken::new();
     install_interrupt_handler(&cancel);
-    let printer = Printer::new(args.events.is_some());
+    let printer = Printer::new(how.events);
     let options = RunOptions {
         targets,
-        use_cache: !args.no_cache,
+        use_cache: how.cache.is_some(),
     };
-    let report = executor.run(&plan, &options, &cancel, &|event| printer.event(&event));
+    let report = executor.run(plan, &options, &cancel, &|event| printer.event(&event));
     printer.finish(&report);
     match report.status {
         RunStatus::Ok => EXIT_OK,

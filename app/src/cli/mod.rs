@@ -4,6 +4,8 @@
 //! 130 cancelled (Ctrl-C).
 
 pub mod commands;
+mod dataset;
+mod face;
 mod progress;
 
 use std::path::PathBuf;
@@ -65,6 +67,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Convert and describe face models.
+    #[command(subcommand)]
+    Face(face::FaceCommand),
+    /// Make synthetic speech-motion datasets and look at their sequences.
+    #[command(subcommand)]
+    Dataset(dataset::DatasetCommand),
     /// Open the desktop editor (also what `gspeech` alone does).
     #[cfg(feature = "editor")]
     Edit(EditArgs),
@@ -136,6 +144,8 @@ pub fn main() -> ExitCode {
         Some(Command::Nodes { json }) => commands::nodes(json, plugins),
         Some(Command::Info { graph }) => commands::info(&graph, plugins),
         Some(Command::Plugins { json }) => commands::plugins(json, plugins),
+        Some(Command::Face(command)) => face::main(&command),
+        Some(Command::Dataset(command)) => dataset::main(&command, plugins),
         #[cfg(feature = "editor")]
         Some(Command::Edit(args)) => commands::edit(&args, plugins),
         #[cfg(feature = "editor")]

@@ -1,0 +1,202 @@
+//! `gspeech dataset`: making synthetic speech–motion datasets and looking at them.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use gspeech_nodes::dataset::preview::{PreviewOptions, preview};
+use gspeech_nodes::dataset::{DEFAULT_HELD_OUT, DEFAULT_VOICES};
+use gspeech_nodes::face::asset::read_asset;
+use gspeech_sdk::{CancelToken, NodeError};
+use serde_json::json;
+
+use super::commands::{Execution, execute, install_interrupt_handler, load_registry, plan};
+use super::{EXIT_CANCELLED, EXIT_INVALID, EXIT_NODE_FAILED, EXIT_OK, EventFormat};
+use crate::graph::{Edge, Endpoint, GraphDoc, NodeEntry};
+
+/// The `dataset` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum DatasetCommand {
+    /// Make a dataset of paired speech and face motion from a corpus (the `dataset.synthesize` node).
+    Synth(SynthArgs),
+    /// Render one sequence flat-shaded to PNG frames with its audio, and an MP4 when `ffmpeg` is installed.
+    Preview {
+        /// The sequence folder (`<dataset>/sequences/<id>`).
+        sequence: PathBuf,
+        /// The face model the dataset was made with.
+        #[arg(
+            long,
+            value_name = "FILE.json",
+            default_value = "projects/assets/face/ict-facekit.json"
+        )]
+        face: PathBuf,
+        /// Where to write [default: `preview` inside the sequence folder].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Image width and height in pixels.
+        #[arg(long, default_value_t = 480)]
+        size: usize,
+        /// Colour the lip (red) and upper-face (blue) vertex sets.
+        #[arg(long)]
+        show_sets: bool,
+    },
+}
+
+/// Options of `gspeech dataset synth`.
+#[derive(clap::Args, Debug)]
+pub struct SynthArgs {
+    /// The dataset folder to write.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The face model.
+    #[arg(
+        long,
+        value_name = "FILE.json",
+        default_value = "projects/assets/face/ict-facekit.json"
+    )]
+    pub face: PathBuf,
+    /// The sentences, one per line.
+    #[arg(long, value_name = "FILE", default_value = "projects/assets/corpus/harvard.txt")]
+    pub corpus: PathBuf,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    pub seed: i64,
+    /// Use the first N sentences (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub sentences: i64,
+    /// Training voices, comma-separated eSpeak NG names.
+    #[arg(long, default_value = DEFAULT_VOICES)]
+    pub voices: String,
+    /// A voice kept out of training; it speaks the test sentences (empty: none).
+    #[arg(long, default_value = DEFAULT_HELD_OUT)]
+    pub held_out_voice: String,
+    /// Face model regions whose vertices are stored (all: every vertex).
+    #[arg(long, default_value = "all")]
+    pub regions: String,
+    /// Any other parameter of `dataset.synthesize` (repeatable; `gspeech nodes` lists them).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Print machine-readable events on standard output.
+    #[arg(long, value_name = "FORMAT")]
+    pub events: Option<EventFormat>,
+}
+
+/// Runs a `dataset` subcommand.
+pub fn main(command: &DatasetCommand, plugins: &[PathBuf]) -> u8 {
+    match command {
+        DatasetCommand::Synth(args) => synth(args, plugins),
+        DatasetCommand::Preview {
+            sequence,
+            face,
+            out,
+            size,
+            show_sets,
+        } => preview_command(sequence, face, out.as_deref(), *size, *show_sets),
+    }
+}
+
+/// A two-node graph, `face.model` → `dataset.synthesize`, run like any graph.
+fn synth(args: &SynthArgs, plugins: &[PathBuf]) -> u8 {
+    let registry = load_registry(plugins);
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut doc = GraphDoc::new();
+    let mut face = NodeEntry::new("face", "face.model", 1);
+    face.params.insert("path".into(), json!(absolute(&args.face)));
+    let mut synth = NodeEntry::new("synth", "dataset.synthesize", 1);
+    for (name, value) in [
+        ("out", json!(absolute(&args.out))),
+        ("corpus", json!(absolute(&args.corpus))),
+        ("seed", json!(args.seed)),
+        ("sentences", json!(args.sentences)),
+        ("voices", json!(args.voices)),
+        ("held_out_voice", json!(args.held_out_voice)),
+        ("regions", json!(args.regions)),
+    ] {
+        synth.params.insert(name.into(), value);
+    }
+    let spec = registry.get("dataset.synthesize").map(|t| t.spec.clone());
+    for text in &args.params {
+        let parsed = text.split_once('=').and_then(|(name, value)| {
+            let param = spec.as_ref()?.param_named(name)?;
+            Some(param.kind.parse_text(value).map(|v| (name, v)))
+        });
+        match parsed {
+            Some(Ok((name, value))) => {
+                synth.params.insert(name.into(), value.to_json());
+            }
+            Some(Err(e)) => {
+                eprintln!("error: --param {text}: {e}");
+                return EXIT_INVALID;
+            }
+            None => {
+                eprintln!("error: --param {text}: expected NAME=VALUE with a parameter of dataset.synthesize");
+                return EXIT_INVALID;
+            }
+        }
+    }
+    doc.nodes = vec![face, synth];
+    doc.edges = vec![Edge {
+        from: Endpoint::new("face", "face"),
+        to: Endpoint::new("synth", "face"),
+    }];
+    let plan = match plan(&doc, &registry, Path::new("gspeech dataset synth")) {
+        Ok(plan) => plan,
+        Err(code) => return code,
+    };
+    execute(
+        &plan,
+        Vec::new(),
+        &Execution {
+            events: args.events.is_some(),
+            cache: None,
+            jobs: None,
+        },
+    )
+}
+
+fn preview_command(sequence: &Path, face: &Path, out: Option<&Path>, size: usize, show_sets: bool) -> u8 {
+    let rig = match read_asset(face) {
+        Ok(rig) => rig,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let out = out.map_or_else(|| sequence.join("preview"), Path::to_path_buf);
+    let cancel = CancelToken::new();
+    install_interrupt_handler(&cancel);
+    let terminal = std::io::stderr().is_terminal();
+    let progress = |fraction: f32| {
+        if terminal {
+            eprint!("\r\x1b[2Krendering {:>3.0}%", fraction * 100.0);
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let options = PreviewOptions { size, show_sets };
+    let result = preview(sequence, &rig, &out, options, &progress, &cancel);
+    if terminal {
+        eprint!("\r\x1b[2K");
+    }
+    match result {
+        Ok(done) => {
+            println!(
+                "wrote {} frames to {} and the audio to {}",
+                done.frames,
+                done.frames_dir.display(),
+                done.audio.display()
+            );
+            match done.video {
+                Some(video) => println!("video: {}", video.display()),
+                None => {
+                    println!("no MP4: the `ffmpeg` command was not found or failed; the frames and audio are there")
+                }
+            }
+            EXIT_OK
+        }
+        Err(NodeError::Cancelled) => EXIT_CANCELLED,
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_NODE_FAILED
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The factory end to end on the committed ICT-FaceKit asset.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use gspeech_sdk::testing::TestRun;
+use gspeech_sdk::{Inputs, NodeError, Value};
+use serde_json::json;
+
+use super::random::Rng;
+use super::sequence::{Driver, Settings, Speaker, Stage};
+use super::synthesize::Synthesize;
+use crate::face::FaceRig;
+use crate::face::asset::read_asset;
+
+/// The default face model, loaded once.
+fn ict() -> &'static FaceRig {
+    static RIG: OnceLock<FaceRig> = OnceLock::new();
+    RIG.get_or_init(|| read_asset(&crate::testing::repo_path("projects/assets/face/ict-facekit.json")).unwrap())
+}
+
+fn settings() -> Settings {
+    Settings {
+        fps: 25.0,
+        sample_rate: 16_000,
+        rate: 160,
+        rate_jitter: 0.0,
+        pitch: 50,
+        pitch_jitter: 0,
+        identity_scale: 0.5,
+        blinks_per_minute: 17.0,
+        head_motion: 1.0,
+    }
+}
+
+/// The signed inner-lip gap in cm at each frame: how far the middle of the
+/// upper inner lip (landmark 62) is above the lower one's (66) along the
+/// head's up direction; negative when the lips press into each other. It is
+/// measured on the vertices, independently of how the weights were made.
+fn lip_gaps(vertices: &[f32], head: &[[f32; 3]], stored: &[u32], landmarks: &[u32]) -> Vec<f32> {
+    let slot = |v: u32| stored.binary_search(&v).expect("the lips are stored");
+    let (upper, lower) = (slot(landmarks[62]), slot(landmarks[66]));
+    vertices
+        .chunks_exact(stored.len() * 3)
+        .zip(head)
+        .map(|(frame, &rotation)| {
+            let up = crate::face::flame::rodrigues(rotation).map(|row| row[1]);
+            (0..3)
+                .map(|k| (frame[upper * 3 + k] - frame[lower * 3 + k]) * up[k])
+                .sum()
+        })
+        .collect()
+}
+
+#[test]
+fn bilabials_close_the_lips_and_open_vowels_open_them() {
+    let rig = ict();
+    let stored: Vec<u32> = rig.region("face").unwrap().vertex_indices().collect();
+    let stage = Stage::new(rig, stored.clone());
+    let driver = Driver::new(rig).unwrap();
+    let mut checked = (0, 0);
+    for voice in ["en-us+m3", "en+f2"] {
+        let speaker = Speaker::draw("v0", voice, false, &settings(), rig.identity_names.len(), 1);
+        let body = stage.body(&speaker);
+        let text = "Pop Bob, a bad map by my palm. Papa may ban a mob.";
+        let sequence = stage
+            .sequence(&driver, &speaker, &body, text, &settings(), &mut Rng::new(1))
+            .unwrap();
+        let gaps = lip_gaps(&sequence.vertices, &sequence.head, &stored, &rig.landmarks);
+        let frame_at = |t: f64| ((t * 25.0).round() as usize).min(gaps.len() - 1);
+        for (phone, viseme) in &sequence.phones {
+            let middle = frame_at((phone.start + phone.end) / 2.0);
+            let gap = gaps[middle] * 10.0;
+            if *viseme == "PP" {
+                let at = format!("{voice}: /{}/ at {:.2} s", phone.symbol, phone.start);
+                assert!(gap < 1.0, "{at}: lips {gap:.2} mm apart");
+                assert!(gap > -2.5, "{at}: lips pressed {:.2} mm into each other", -gap);
+                checked.0 += 1;
+            }
+            if ["a", "aa", "A:"].contains(&phone.symbol.as_str()) && phone.end - phone.start > 0.06 {
+                assert!(
+                    gap > 5.0,
+                    "{voice}: /{}/ at {:.2} s: lips only {gap:.2} mm apart",
+                    phone.symbol,
+                    phone.start
+                );
+                checked.1 += 1;
+            }
+        }
+    }
+    assert!(
+        checked.0 >= 20 && checked.1 >= 6,
+        "{checked:?} bilabials and open vowels checked"
+    );
+}
+
+/// Writes a three-sentence corpus and returns its path.
+fn corpus(dir: &Path) -> PathBuf {
+    let path = dir.join("corpus.txt");
+    std::fs::write(
+        &path,
+        "# test sentences\nThe birch canoe slid on the smooth planks.\nGlue the sheet to the dark blue background.\n\
+         It's easy to tell the depth of a well.\n",
+    )
+    .unwrap();
+    path
+}
+
+fn face_input() -> Inputs {
+    Inputs::new(BTreeMap::from([("face".to_string(), Value::data(ict().to_record()))]))
+}
+
+/// Every file under `root`, by relative path.
+fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.insert(
+                    path.strip_prefix(root).unwrap().to_path_buf(),
+                    std::fs::read(&path).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_same_seed_gives_the_same_dataset_byte_for_byte() {
+    let run = TestRun::new();
+    let corpus = corpus(&run.dir());
+    let params = |out: &str, seed: i64| {
+        json!({"corpus": corpus, "out": run.dir().join(out), "seed": seed, "voices": "en-us+m3,en+f4",
+               "held_out_voice": "en-gb-scotland+f3", "voices_per_sentence": 1, "val_fraction": 0.0,
+               "test_fraction": 0.34, "regions": "face,teeth", "threads": 2})
+    };
+    let out = run.run(&Synthesize, face_input(), params("a", 7)).unwrap();
+    let dataset = out.get("dataset").unwrap().as_record().unwrap();
+    let splits = dataset.attr("splits").unwrap();
+    let ids = |split: &str| -> Vec<String> {
+        splits[split]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!((ids("train").len(), ids("val").len(), ids("test").len()), (2, 0, 1));
+    let test_sentence = &ids("test")[0][..5];
+    assert_eq!(
+        ids("test_voice"),
+        [format!("{test_sentence}-vh")],
+        "the held-out voice speaks the test sentence"
+    );
+    assert!(
+        ids("train").iter().all(|id| !id.starts_with(test_sentence)),
+        "splits are by sentence"
+    );
+    let progress = run.progress();
+    assert_eq!(progress.last(), Some(&1.0), "progress reaches the end: {progress:?}");
+    run.run(&Synthesize, face_input(), params("b", 7)).unwrap();
+    let (a, b) = (files(&run.dir().join("a")), files(&run.dir().join("b")));
+    assert_eq!(
+        a.len(),
+        1 + 4 * 3,
+        "the index and three files per sequence: {:?}",
+        a.keys()
+    );
+    assert!(a == b, "same seed, same bytes");
+    run.run(&Synthesize, face_input(), params("c", 8)).unwrap();
+    assert!(files(&run.dir().join("c")) != a, "another seed, another dataset");
+
+    // The files hold what the index says.
+    let index: serde_json::Value = serde_json::from_slice(&a[Path::new("dataset.json")]).unwrap();
+    let entry = &index["sequences"][1];
+    let sequence = run.dir().join("a/sequences").join(entry["id"].as_str().unwrap());
+    let motion = gspeech_sdk::store::load(&sequence.join("motion.safetensors")).unwrap();
+    let motion = motion["motion"].as_record().unwrap();
+    let frames = entry["frames"].as_u64().unwrap() as usize;
+    let stored = ict().region("face").unwrap().vertex_indices().count()
+        + ict().region("teeth").unwrap().vertex_indices().count();
+    assert_eq!(motion.tensor("vertices").unwrap().shape(), &[frames, stored, 3]);
+    assert_eq!(motion.tensor("weights").unwrap().shape(), &[frames, 53]);
+    let wav = crate::audio::decode(&sequence.join("audio.wav"), 1 << 30, &|_| {}, &|| false).unwrap();
+    assert_eq!(wav.sample_rate, 16_000);
+    assert_eq!(
+        frames,
+        crate::features::frame_count(wav.channels[0].len(), 16_000.0, 25.0)
+    );
+
+    // A second run into the same folder keeps every sequence.
+    run.run(&Synthesize, face_input(), params("a", 7)).unwrap();
+    assert!(
+        run.logs()
+            .iter()
+            .any(|(_, line)| line.contains("4 sequences (4 kept from an earlier run)"))
+    );
+    assert!(files(&run.dir().join("a")) == b);
+}
+
+#[test]
+fn bad_inputs_get_clear_errors() {
+    let run = TestRun::new();
+    let corpus = corpus(&run.dir());
+    let out = run.dir().join("out");
+    let params = |extra: serde_json::Value| {
+        let mut p = json!({"corpus": corpus, "out": out, "voices": "en-us", "held_out_voice": "", "test_fraction": 0.0,
+                           "val_fraction": 0.0, "voices_per_sentence": 1, "regions": "face"});
+        p.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        p
+    };
+    let err = run
+        .run(&Synthesize, face_input(), params(json!({"voices": "en-us,xx-nowhere"})))
+        .unwrap_err();
+    assert!(
+        matches!(&err, NodeError::Param { name, message } if name == "voices" && message.contains("no voice `xx-nowhere`")),
+        "{err}"
+    );
+    let err = run
+        .run(&Synthesize, face_input(), params(json!({"held_out_voice": "en-us"})))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "parameter `held_out_voice`: `en-us` is also a training voice"
+    );
+    let err = run
+        .run(&Synthesize, face_input(), params(json!({"regions": "face,hair"})))
+        .unwrap_err();
+    assert!(err.to_string().contains("the face model has no region `hair`"), "{err}");
+    // A rig without ARKit names.
+    let square = Inputs::new(BTreeMap::from([(
+        "face".to_string(),
+        Value::data(crate::face::rig::tests::square().to_record()),
+    )]));
+    let err = run.run(&Synthesize, square, params(json!({}))).unwrap_err().to_string();
+    assert!(
+        err.starts_with("input `face`: the face model lacks ARKit expressions"),
+        "{err}"
+    );
+    assert!(err.contains("jawOpen, mouthClose"), "{err}");
+    assert!(!out.join("dataset.json").exists(), "nothing was written");
+}

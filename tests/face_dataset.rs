@@ -1,0 +1,195 @@
+//! `gspeech face` and `gspeech dataset` through the built binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+mod common;
+
+fn gspeech(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gspeech"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A small OBJ rig: a quad grid (12 vertices, 6 quads) with one expression and one identity.
+fn write_rig(dir: &Path) {
+    let mesh = |lift: f32, widen: f32| {
+        let mut obj = String::new();
+        for i in 0..12 {
+            let (x, y) = ((i % 4) as f32, (i / 4) as f32);
+            let z = if i == 5 { lift } else { 0.0 };
+            obj += &format!("v {} {y} {z}\n", x * (1.0 + widen));
+        }
+        for row in 0..2 {
+            for col in 0..3 {
+                let a = row * 4 + col + 1;
+                obj += &format!("f {} {} {} {}\n", a, a + 1, a + 5, a + 4);
+            }
+        }
+        obj
+    };
+    std::fs::write(dir.join("neutral.obj"), mesh(0.0, 0.0)).unwrap();
+    std::fs::write(dir.join("pout.obj"), mesh(0.5, 0.0)).unwrap();
+    std::fs::write(dir.join("identity000.obj"), mesh(0.0, 0.1)).unwrap();
+    std::fs::write(dir.join("LICENSE"), "Test licence.\n").unwrap();
+}
+
+#[test]
+fn face_import_converts_an_obj_folder_and_info_describes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = dir.path().join("rig");
+    std::fs::create_dir(&rig).unwrap();
+    write_rig(&rig);
+    let manifest = dir.path().join("asset/grid.json");
+    let out = gspeech(&["face", "import", path(&rig), "--out", path(&manifest), "--units", "cm"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("12 vertices, 12 triangles, 1 expressions, 1 identities"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(manifest.with_extension("safetensors").is_file());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("asset/LICENSE")).unwrap(),
+        "Test licence.\n"
+    );
+    let info = gspeech(&["face", "info", path(&manifest)]);
+    assert_eq!(info.status.code(), Some(0), "{}", text(&info.stderr));
+    assert!(
+        text(&info.stdout).contains("expressions: pout"),
+        "{}",
+        text(&info.stdout)
+    );
+
+    std::fs::remove_file(rig.join("neutral.obj")).unwrap();
+    let out = gspeech(&["face", "import", path(&rig), "--out", path(&manifest)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("has no neutral mesh"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+fn asset() -> PathBuf {
+    common::repo_path("projects/assets/face/ict-facekit.json")
+}
+
+fn corpus() -> PathBuf {
+    common::repo_path("projects/assets/corpus/harvard.txt")
+}
+
+#[test]
+fn dataset_synth_writes_sequences_and_preview_renders_one_with_its_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (face, corpus) = (asset(), corpus());
+    let out = gspeech(&[
+        "dataset",
+        "synth",
+        "--out",
+        path(&data),
+        "--face",
+        path(&face),
+        "--corpus",
+        path(&corpus),
+        "--sentences",
+        "2",
+        "--voices",
+        "en-us+m3",
+        "--held-out-voice",
+        "",
+        "--regions",
+        "face",
+        "--param",
+        "voices_per_sentence=1",
+        "--param",
+        "val_fraction=0",
+        "--param",
+        "test_fraction=0",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(data.join("dataset.json")).unwrap()).unwrap();
+    assert_eq!(index["splits"]["train"], serde_json::json!(["s0001-v0", "s0002-v0"]));
+    let frames = index["sequences"][0]["frames"].as_u64().unwrap();
+
+    let sequence = data.join("sequences/s0001-v0");
+    let shown = dir.path().join("shown");
+    let out = gspeech(&[
+        "dataset",
+        "preview",
+        path(&sequence),
+        "--face",
+        path(&face),
+        "--out",
+        path(&shown),
+        "--size",
+        "96",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let pngs = std::fs::read_dir(shown.join("frames")).unwrap().count() as u64;
+    assert_eq!(pngs, frames);
+    // ffmpeg is installed by scripts/setup.sh, so the MP4 is made; ffprobe reads it independently.
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_type,nb_read_frames,width",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(shown.join("preview.mp4"))
+        .output()
+        .expect("ffprobe (scripts/setup.sh installs it)");
+    let streams = text(&probe.stdout);
+    assert!(streams.contains(&format!("video,96,{frames}")), "{streams}");
+    assert!(streams.contains("audio"), "{streams}");
+}
+
+#[test]
+fn dataset_synth_names_an_unknown_voice() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (face, corpus) = (asset(), corpus());
+    let out = gspeech(&[
+        "dataset",
+        "synth",
+        "--out",
+        path(&data),
+        "--face",
+        path(&face),
+        "--corpus",
+        path(&corpus),
+        "--sentences",
+        "1",
+        "--voices",
+        "en-us,xx-nowhere",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("eSpeak NG has no voice `xx-nowhere`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = gspeech(&["dataset", "synth", "--out", path(&data), "--param", "speed=2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--param speed=2"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn the_example_dataset_graph_is_valid() {
+    let graph = common::repo_path("projects/dataset/synth.gsgraph");
+    let out = gspeech(&["validate", path(&graph)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
