@@ -8,9 +8,12 @@ use std::sync::Arc;
 use gspeech_sdk::Node;
 
 pub mod audio;
+pub mod camera;
 pub mod debug;
 pub mod features;
 pub mod io;
+pub mod math;
+pub mod splats;
 pub mod value;
 
 #[cfg(test)]
@@ -33,6 +36,8 @@ pub fn builtin() -> Vec<Arc<dyn Node>> {
     nodes.extend(io::nodes());
     nodes.extend(audio::nodes());
     nodes.extend(features::nodes());
+    nodes.extend(splats::nodes());
+    nodes.extend(camera::nodes());
     nodes.extend(debug::nodes());
     nodes
 }
