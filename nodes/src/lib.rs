@@ -8,11 +8,13 @@ use std::sync::Arc;
 use gspeech_sdk::Node;
 
 pub mod audio;
+pub mod avatar;
 pub mod camera;
 pub mod debug;
 pub mod features;
 pub mod io;
 pub mod math;
+pub mod render;
 pub mod splats;
 pub mod value;
 
@@ -38,6 +40,7 @@ pub fn builtin() -> Vec<Arc<dyn Node>> {
     nodes.extend(features::nodes());
     nodes.extend(splats::nodes());
     nodes.extend(camera::nodes());
+    nodes.extend(render::nodes());
     nodes.extend(debug::nodes());
     nodes
 }
