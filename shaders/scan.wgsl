@@ -32,14 +32,14 @@ fn scan_blocks(
             total += data[base + k];
         }
     }
-    let prefix = workgroup_prefix_sum(lane, total);
+    let prefix = workgroup_prefix_sums(lane, vec4<u32>(total, 0u, 0u, 0u), vec4<u32>(0u))[0].x;
     for (var k = 0u; k < PER_THREAD; k++) {
         if base + k < params.count {
-            data[base + k] = prefix.x + before[k];
+            data[base + k] = prefix + before[k];
         }
     }
-    if lane == 0u && block * BLOCK < params.count {
-        sums[block] = prefix.y;
+    if lane == WORKGROUP_SIZE - 1u && block * BLOCK < params.count {
+        sums[block] = prefix + total;
     }
 }
 

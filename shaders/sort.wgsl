@@ -3,15 +3,17 @@
 // `count_digits` makes each block's histogram of the pass's digit, stored
 // digit-major (`histogram[digit · blocks + block]`); an exclusive prefix sum of
 // the histogram (scan.wgsl) turns the counts into each block's first output
-// position per digit; `scatter` then moves every key to its place. Within a
-// block, keys are ranked 256 at a time by four stable one-bit splits in
-// workgroup memory, so equal digits keep their order and the sort is stable.
-// Needs workgroup.wgsl.
+// position per digit; `scatter` then moves every key to its place.
+//
+// In `scatter` each invocation holds four consecutive keys and counts their
+// digits in sixteen 16-bit counters packed into eight words; one workgroup
+// prefix sum of those counters gives every key its rank among the equal
+// digits before it in the block, so equal digits keep their order (the sort
+// is stable) with a single scan per block. Needs workgroup.wgsl.
 
 const PER_THREAD: u32 = 4u;
 const BLOCK: u32 = 1024u;
 const DIGITS: u32 = 16u;
-const DIGIT_BITS: u32 = 4u;
 
 struct SortParams {
     // Number of keys.
@@ -30,10 +32,7 @@ struct SortParams {
 @group(0) @binding(5) var<storage, read_write> values_out: array<u32>;
 
 var<workgroup> digit_counts: array<atomic<u32>, DIGITS>;
-var<workgroup> digit_starts: array<u32, DIGITS>;
 var<workgroup> write_positions: array<u32, DIGITS>;
-var<workgroup> shared_keys: array<u32, WORKGROUP_SIZE>;
-var<workgroup> shared_values: array<u32, WORKGROUP_SIZE>;
 
 fn digit_of(key: u32) -> u32 {
     return (key >> params.shift) & (DIGITS - 1u);
@@ -50,8 +49,8 @@ fn count_digits(
         atomicStore(&digit_counts[lane], 0u);
     }
     workgroupBarrier();
-    for (var chunk = 0u; chunk < PER_THREAD; chunk++) {
-        let index = block * BLOCK + chunk * WORKGROUP_SIZE + lane;
+    for (var k = 0u; k < PER_THREAD; k++) {
+        let index = block * BLOCK + k * WORKGROUP_SIZE + lane;
         if index < params.count {
             atomicAdd(&digit_counts[digit_of(keys_in[index])], 1u);
         }
@@ -60,6 +59,12 @@ fn count_digits(
     if lane < DIGITS && block < params.blocks {
         histogram[lane * params.blocks + block] = atomicLoad(&digit_counts[lane]);
     }
+}
+
+// Counter `digit` of eight words holding sixteen 16-bit counters.
+fn counter(words: array<vec4<u32>, 2>, digit: u32) -> u32 {
+    let word = digit / 2u;
+    return (words[word / 4u][word % 4u] >> (16u * (digit % 2u))) & 0xffffu;
 }
 
 @compute @workgroup_size(256)
@@ -72,53 +77,26 @@ fn scatter(
     if lane < DIGITS && block < params.blocks {
         write_positions[lane] = histogram[lane * params.blocks + block];
     }
-    for (var chunk = 0u; chunk < PER_THREAD; chunk++) {
-        let first = block * BLOCK + chunk * WORKGROUP_SIZE;
-        let valid = select(0u, min(WORKGROUP_SIZE, params.count - first), first < params.count);
-        // Keys past the end read as all ones: they sort last and are not written.
-        var key = 0xffffffffu;
-        var value = 0u;
-        if lane < valid {
-            key = keys_in[first + lane];
-            value = values_in[first + lane];
+    let first = block * BLOCK + lane * PER_THREAD;
+    var keys: array<u32, PER_THREAD>;
+    var ranks: array<u32, PER_THREAD>;
+    var counts = array<vec4<u32>, 2>(vec4<u32>(0u), vec4<u32>(0u));
+    for (var k = 0u; k < PER_THREAD; k++) {
+        if first + k < params.count {
+            keys[k] = keys_in[first + k];
+            let digit = digit_of(keys[k]);
+            ranks[k] = counter(counts, digit);
+            let word = digit / 2u;
+            counts[word / 4u][word % 4u] += 1u << (16u * (digit % 2u));
         }
-        if lane < DIGITS {
-            atomicStore(&digit_counts[lane], 0u);
+    }
+    let before = workgroup_prefix_sums(lane, counts[0], counts[1]);
+    for (var k = 0u; k < PER_THREAD; k++) {
+        if first + k < params.count {
+            let digit = digit_of(keys[k]);
+            let destination = write_positions[digit] + counter(before, digit) + ranks[k];
+            keys_out[destination] = keys[k];
+            values_out[destination] = values_in[first + k];
         }
-        workgroupBarrier();
-        if lane < valid {
-            atomicAdd(&digit_counts[digit_of(key)], 1u);
-        }
-        for (var bit = 0u; bit < DIGIT_BITS; bit++) {
-            let flag = (key >> (params.shift + bit)) & 1u;
-            // Zeros first, then ones, each in their order: a stable split.
-            let ones = workgroup_prefix_sum(lane, flag);
-            let position = select(lane - ones.x, WORKGROUP_SIZE - ones.y + ones.x, flag == 1u);
-            shared_keys[position] = key;
-            shared_values[position] = value;
-            workgroupBarrier();
-            key = shared_keys[lane];
-            value = shared_values[lane];
-            workgroupBarrier();
-        }
-        if lane == 0u {
-            var start = 0u;
-            for (var d = 0u; d < DIGITS; d++) {
-                digit_starts[d] = start;
-                start += atomicLoad(&digit_counts[d]);
-            }
-        }
-        workgroupBarrier();
-        if lane < valid {
-            let digit = digit_of(key);
-            let destination = write_positions[digit] + lane - digit_starts[digit];
-            keys_out[destination] = key;
-            values_out[destination] = value;
-        }
-        workgroupBarrier();
-        if lane < DIGITS {
-            write_positions[lane] += atomicLoad(&digit_counts[lane]);
-        }
-        workgroupBarrier();
     }
 }
