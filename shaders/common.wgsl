@@ -54,7 +54,8 @@ struct Splat {
 struct Projected {
     // Centre in pixels (x, y), camera-space depth, opacity.
     mean_depth_opacity: vec4<f32>,
-    // The inverse 2D covariance: [[a, b], [b, c]] as (a, b, c, unused).
+    // The inverse 2D covariance [[a, b], [b, c]] as (a, b, c), and the
+    // exponent below which alpha is under 1/255, −ln(255 · opacity).
     conic: vec4<f32>,
     // View-dependent colour (a unused).
     color: vec4<f32>,

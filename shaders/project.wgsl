@@ -128,7 +128,7 @@ fn project(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups
 
     projected[i] = Projected(
         vec4<f32>(mean, p.z, s.opacity),
-        vec4<f32>(cc / det, -cb / det, ca / det, 0.0),
+        vec4<f32>(cc / det, -cb / det, ca / det, -0.5 * contour),
         vec4<f32>(color, 1.0),
     );
     tile_rects[i] = rect;

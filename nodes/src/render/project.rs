@@ -41,6 +41,8 @@ pub struct Projected {
     pub opacity: f32,
     /// The inverse 2D covariance `[[a, b], [b, c]]` as `[a, b, c]`.
     pub conic: [f32; 3],
+    /// The exponent below which alpha is under 1/255: `−ln(255 · opacity)`.
+    pub min_power: f32,
     /// View-dependent colour.
     pub color: [f32; 3],
     /// The tiles touched: `[x0, y0, x1, y1)`.
@@ -184,6 +186,7 @@ pub fn project(gaussians: &Gaussians, i: usize, camera: &Camera, camera_position
         depth: p[2],
         opacity,
         conic: [cc / det, -cb / det, ca / det],
+        min_power: -0.5 * contour,
         color: sh_color(gaussians.sh_of(i), gaussians.sh_degree, direction),
         rect: [first[0] as u32, first[1] as u32, last[0] as u32, last[1] as u32],
     })
@@ -210,7 +213,8 @@ pub fn blend<'a>(centre: [f32; 2], splats: impl Iterator<Item = &'a Projected>) 
     for s in splats {
         let d = [centre[0] - s.mean[0], centre[1] - s.mean[1]];
         let power = -0.5 * (s.conic[0] * d[0] * d[0] + s.conic[2] * d[1] * d[1]) - s.conic[1] * d[0] * d[1];
-        if power > 0.0 {
+        // Outside the 1/255 contour: skip without evaluating the exponential.
+        if power > 0.0 || power < s.min_power {
             continue;
         }
         let alpha = ALPHA_MAX.min(s.opacity * power.exp());
