@@ -40,7 +40,8 @@ struct Frame {
     sh_degree: u32,
 }
 
-// One 3D Gaussian as uploaded (its colour coefficients live in a separate array).
+// One 3D Gaussian as uploaded (its higher-order colour coefficients live in a
+// separate array, as half-precision pairs).
 struct Splat {
     mean: vec3<f32>,
     opacity: f32,
@@ -48,6 +49,8 @@ struct Splat {
     scale: vec4<f32>,
     // Unit quaternion w, x, y, z.
     rotation: vec4<f32>,
+    // The degree-0 colour coefficients (w unused).
+    color: vec4<f32>,
 }
 
 // A splat as seen by the camera.

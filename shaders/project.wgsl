@@ -7,7 +7,9 @@
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 @group(0) @binding(1) var<storage, read> splats: array<Splat>;
-@group(0) @binding(2) var<storage, read> sh: array<f32>;
+// Per splat: its coefficients of degree 1 and up, three per coefficient,
+// as half-precision pairs (low half first), rounded up to a whole word.
+@group(0) @binding(2) var<storage, read> sh: array<u32>;
 @group(0) @binding(3) var<storage, read_write> projected: array<Projected>;
 @group(0) @binding(4) var<storage, read_write> tile_rects: array<vec4<u32>>;
 @group(0) @binding(5) var<storage, read_write> tile_counts: array<u32>;
@@ -22,14 +24,20 @@ const SH_C3: array<f32, 7> = array<f32, 7>(-0.5900435899266435, 2.89061144264055
                                            0.3731763325901154, -0.4570457994644658, 1.445305721320277,
                                            -0.5900435899266435);
 
+// Higher-order coefficient k ≥ 1 of the splat whose packed coefficients start at word `base`.
 fn coefficient(base: u32, k: u32) -> vec3<f32> {
-    let at = base + 3u * k;
-    return vec3<f32>(sh[at], sh[at + 1u], sh[at + 2u]);
+    let first = 3u * (k - 1u);
+    return vec3<f32>(half_at(base, first), half_at(base, first + 1u), half_at(base, first + 2u));
+}
+
+fn half_at(base: u32, index: u32) -> f32 {
+    let pair = unpack2x16float(sh[base + index / 2u]);
+    return select(pair.x, pair.y, (index & 1u) == 1u);
 }
 
 // The colour seen along unit direction d: 0.5 + Σ c_k Y_k(d), clamped at 0.
-fn sh_color(base: u32, degree: u32, d: vec3<f32>) -> vec3<f32> {
-    var c = SH_C0 * coefficient(base, 0u);
+fn sh_color(dc: vec3<f32>, base: u32, degree: u32, d: vec3<f32>) -> vec3<f32> {
+    var c = SH_C0 * dc;
     if degree >= 1u {
         let x = d.x;
         let y = d.y;
@@ -124,7 +132,8 @@ fn project(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups
     let rect = vec4<u32>(vec2<u32>(first), vec2<u32>(last));
 
     let direction = normalize(s.mean - frame.camera_position.xyz);
-    let color = sh_color(i * 3u * (frame.sh_degree + 1u) * (frame.sh_degree + 1u), frame.sh_degree, direction);
+    let words = (3u * ((frame.sh_degree + 1u) * (frame.sh_degree + 1u) - 1u) + 1u) / 2u;
+    let color = sh_color(s.color.rgb, i * words, frame.sh_degree, direction);
 
     projected[i] = Projected(
         vec4<f32>(mean, p.z, s.opacity),

@@ -61,16 +61,44 @@ struct GpuSplat {
     opacity: f32,
     scale: [f32; 4],
     rotation: [f32; 4],
+    /// The degree-0 colour coefficients (w unused).
+    color: [f32; 4],
+}
+
+/// The u32 words holding one Gaussian's higher-order colour coefficients as
+/// half-precision pairs (`3·((d + 1)² − 1)` halves, rounded up to a whole word).
+fn sh_words(degree: u32) -> u64 {
+    (3 * (crate::splats::sh_coefficients(degree) as u64 - 1)).div_ceil(2)
+}
+
+/// The higher-order colour coefficients of every Gaussian as half-precision
+/// pairs, `sh_words(degree)` words each. Their part of a colour is small, so
+/// halves keep it within about 10⁻³ while halving memory and uploads (which
+/// is what lets a million Gaussians of degree 3 fit in a 128 MiB buffer).
+fn pack_sh(gaussians: &Gaussians) -> Vec<u32> {
+    let words = sh_words(gaussians.sh_degree) as usize;
+    let mut packed = vec![0u32; gaussians.len() * words];
+    for (i, out) in packed.chunks_exact_mut(words.max(1)).enumerate().take(gaussians.len()) {
+        let rest = &gaussians.sh_of(i)[3..];
+        for (w, pair) in rest.chunks(2).enumerate() {
+            let low = half::f16::from_f32(pair[0]).to_bits() as u32;
+            let high = pair.get(1).map_or(0, |v| half::f16::from_f32(*v).to_bits() as u32);
+            out[w] = low | high << 16;
+        }
+    }
+    packed
 }
 
 /// A projected splat, as `shaders/common.wgsl` declares `Projected` (only its size is used here).
 const PROJECTED_BYTES: u64 = 48;
+/// The largest per-splat entry of any buffer.
+const SPLAT_BYTES: u64 = size_of::<GpuSplat>() as u64;
 
 /// The sizes a set of [`Resources`] was made for.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Capacity {
     splats: u32,
-    sh_floats: u64,
+    sh_words: u64,
     pairs: u32,
     width: u32,
     height: u32,
@@ -79,7 +107,7 @@ struct Capacity {
 impl Capacity {
     fn covers(&self, need: &Capacity) -> bool {
         self.splats >= need.splats
-            && self.sh_floats >= need.sh_floats
+            && self.sh_words >= need.sh_words
             && self.pairs >= need.pairs
             && (self.width, self.height) == (need.width, need.height)
     }
@@ -116,7 +144,7 @@ impl Resources {
         let copy_dst = wgpu::BufferUsages::COPY_DST;
         let frame = uniform(device, "frame", bytemuck::bytes_of(&FrameUniform::zeroed()));
         let splats = storage(device, "splats", n * size_of::<GpuSplat>() as u64, copy_dst);
-        let sh = storage(device, "sh", capacity.sh_floats.max(1) * 4, copy_dst);
+        let sh = storage(device, "sh", capacity.sh_words.max(1) * 4, copy_dst);
         let projected = storage(device, "projected", n * PROJECTED_BYTES, none);
         let tile_rects = storage(device, "tile rects", n * 16, none);
         let tile_counts = storage(device, "tile counts", n * 4, none);
@@ -358,6 +386,7 @@ pub struct SplatRenderer {
     /// The colour coefficients now on the GPU, so unchanged ones are not uploaded again.
     uploaded_sh: Option<Arc<[f32]>>,
     allocations: u64,
+    pairs: u32,
     blits: HashMap<wgpu::TextureFormat, wgpu::RenderPipeline>,
     blit_layout: Option<wgpu::BindGroupLayout>,
 }
@@ -372,6 +401,7 @@ impl SplatRenderer {
             resources: None,
             uploaded_sh: None,
             allocations: 0,
+            pairs: 0,
             blits: HashMap::new(),
             blit_layout: None,
         }
@@ -388,7 +418,19 @@ impl SplatRenderer {
         self.allocations
     }
 
-    /// Renders a frame into the renderer's textures.
+    /// The number of (tile, splat) pairs of the last frame: the rasteriser's workload.
+    pub fn pairs(&self) -> u32 {
+        self.pairs
+    }
+
+    /// Blocks until every frame submitted so far has been rendered.
+    pub fn finish(&self) -> Result<(), String> {
+        wait(&self.device)
+    }
+
+    /// Renders a frame into the renderer's textures (the work is submitted, not
+    /// waited for: [`read_back`](Self::read_back), [`draw_into`](Self::draw_into)
+    /// and [`finish`](Self::finish) follow it).
     pub fn render(&mut self, gaussians: &Gaussians, camera: &Camera, background: [f32; 4]) -> Result<(), String> {
         self.render_frame(gaussians, camera, background, None)
     }
@@ -427,7 +469,7 @@ impl SplatRenderer {
         let n = u32::try_from(gaussians.len()).map_err(|_| "more than 4 billion Gaussians".to_string())?;
         let mut need = Capacity {
             splats: n,
-            sh_floats: gaussians.sh.len() as u64,
+            sh_words: sh_words(gaussians.sh_degree) * gaussians.len() as u64,
             pairs: self.resources.as_ref().map_or(0, |r| r.capacity.pairs),
             width: camera.width,
             height: camera.height,
@@ -448,19 +490,26 @@ impl SplatRenderer {
             return Ok(());
         }
         let old = self.resources.as_ref().map(|r| r.capacity);
-        let grow = |needed: u32, had: Option<u32>| -> u32 {
-            let had = had.unwrap_or(0);
+        let limits = self.device.limits();
+        let largest = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        // Half as much again as needed (so that a sequence settles quickly), within the device's limits.
+        let grow = |needed: u64, had: u64, bytes_each: u64| -> u64 {
             if needed <= had {
                 had
             } else {
-                needed.saturating_add(needed / 2).max(1024)
+                (needed + needed / 2).max(1024).min(largest / bytes_each).max(needed)
             }
         };
         let capacity = Capacity {
-            splats: grow(need.splats, old.map(|c| c.splats)),
-            sh_floats: need.sh_floats.max(old.map_or(0, |c| c.sh_floats)) * 3 / 2,
+            splats: grow(need.splats as u64, old.map_or(0, |c| c.splats as u64), SPLAT_BYTES) as u32,
+            sh_words: grow(need.sh_words, old.map_or(0, |c| c.sh_words), 4),
             // Until a frame says otherwise, room for a few tiles per splat.
-            pairs: grow(need.pairs.max(need.splats.saturating_mul(4)), old.map(|c| c.pairs)),
+            pairs: grow(
+                need.pairs.max(need.splats.saturating_mul(4)) as u64,
+                old.map_or(0, |c| c.pairs as u64),
+                4,
+            )
+            .min(u32::MAX as u64) as u32,
             width: need.width,
             height: need.height,
         };
@@ -476,8 +525,8 @@ impl SplatRenderer {
         let limits = self.device.limits();
         let largest = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let buffers = [
-            ("splats", capacity.splats as u64 * PROJECTED_BYTES),
-            ("colour coefficients", capacity.sh_floats * 4),
+            ("splats", capacity.splats as u64 * SPLAT_BYTES),
+            ("colour coefficients", capacity.sh_words * 4),
             ("tile pairs", capacity.pairs as u64 * 4),
         ];
         for (what, bytes) in buffers {
@@ -530,20 +579,21 @@ impl SplatRenderer {
         recorder.stage("upload", |_| {
             let splats: Vec<GpuSplat> = (0..gaussians.len())
                 .map(|i| {
-                    let s = gaussians.scales[i];
+                    let (s, dc) = (gaussians.scales[i], gaussians.sh_of(i));
                     GpuSplat {
                         mean: gaussians.means[i],
                         opacity: gaussians.opacities[i],
                         scale: [s[0], s[1], s[2], 0.0],
                         rotation: unit_quaternion(gaussians.rotations[i]),
+                        color: [dc[0], dc[1], dc[2], 0.0],
                     }
                 })
                 .collect();
             self.queue
                 .write_buffer(&resources.splats, 0, bytemuck::cast_slice(&splats));
-            if upload_sh && !gaussians.sh.is_empty() {
+            if upload_sh && gaussians.sh_degree > 0 {
                 self.queue
-                    .write_buffer(&resources.sh, 0, bytemuck::cast_slice(&gaussians.sh));
+                    .write_buffer(&resources.sh, 0, bytemuck::cast_slice(&pack_sh(gaussians)));
             }
             let w2c = camera.world_to_camera();
             let position = camera.position();
@@ -608,6 +658,7 @@ impl SplatRenderer {
         if pairs > resources.capacity.pairs {
             return Ok(Some(pairs));
         }
+        self.pairs = pairs;
 
         let tile_bits = u32::BITS - (tiles_x * tiles_y).saturating_sub(1).leading_zeros();
         resources.counts.write(&self.queue, 1, &[pairs, 0, 0, 0]);
