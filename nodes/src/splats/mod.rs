@@ -182,6 +182,7 @@ pub mod synthetic {
     //! Deterministic random Gaussian sets, for tests and benchmarks.
 
     use super::*;
+    use crate::math::quat_mul;
 
     /// A small deterministic generator (SplitMix64), so tests need no dependency.
     pub struct Rng(u64);
@@ -225,6 +226,50 @@ pub mod synthetic {
             for k in 0..stride {
                 let spread = if k < 3 { 1.5 } else { 0.4 };
                 sh.push(rng.range(-spread, spread));
+            }
+        }
+        g.sh = sh.into();
+        g
+    }
+
+    /// A head-sized scene in centimetres: `n` flat Gaussians lying on an
+    /// ellipsoidal shell (radii 8, 11 and 9.5 around the origin, y up), sized
+    /// so that they cover it, with skin-like view-dependent colours. It stands
+    /// in for a fitted avatar in benchmarks: similar extent, density and
+    /// overdraw, no training needed.
+    pub fn head(n: usize, sh_degree: u32, seed: u64) -> Gaussians {
+        const RADII: [f32; 3] = [8.0, 11.0, 9.5];
+        let mut rng = Rng::new(seed);
+        let mut g = Gaussians::empty(sh_degree);
+        let stride = 3 * sh_coefficients(sh_degree);
+        let mut sh = Vec::with_capacity(n * stride);
+        let area = 4.0 * std::f32::consts::PI * 9.4f32.powi(2);
+        let size = 0.5 * (area / n.max(1) as f32).sqrt();
+        for _ in 0..n {
+            let z = rng.range(-1.0, 1.0);
+            let phi = rng.range(0.0, std::f32::consts::TAU);
+            let r = (1.0 - z * z).sqrt();
+            let unit = [r * phi.cos(), r * phi.sin(), z];
+            let depth = rng.range(0.97, 1.03);
+            g.means.push([0, 1, 2].map(|k| unit[k] * RADII[k] * depth));
+            // The shell's normal at that point, and a rotation taking z to it, with a random spin.
+            let normal = crate::math::normalize([0, 1, 2].map(|k| unit[k] / RADII[k])).unwrap_or([0.0, 0.0, 1.0]);
+            let align = if normal[2] > -0.999 {
+                let q = [1.0 + normal[2], -normal[1], normal[0], 0.0];
+                let norm = q.iter().map(|v| v * v).sum::<f32>().sqrt();
+                q.map(|v| v / norm)
+            } else {
+                [0.0, 1.0, 0.0, 0.0]
+            };
+            let spin = rng.range(0.0, std::f32::consts::PI);
+            g.rotations.push(quat_mul(align, [spin.cos(), 0.0, 0.0, spin.sin()]));
+            let tangent = size * rng.range(0.5, 1.5);
+            g.scales.push([tangent, tangent * rng.range(0.5, 1.0), tangent * 0.2]);
+            g.opacities.push(rng.range(0.5, 1.0));
+            let tone = [0.85, 0.62, 0.52].map(|c: f32| c * rng.range(0.85, 1.1));
+            sh.extend(tone.map(|c| (c - 0.5) / SH_C0));
+            for _ in 3..stride {
+                sh.push(rng.range(-0.05, 0.05));
             }
         }
         g.sh = sh.into();
