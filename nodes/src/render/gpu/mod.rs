@@ -389,6 +389,7 @@ pub struct SplatRenderer {
     pairs: u32,
     blits: HashMap<wgpu::TextureFormat, wgpu::RenderPipeline>,
     blit_layout: Option<wgpu::BindGroupLayout>,
+    blit_params: Option<wgpu::Buffer>,
 }
 
 impl SplatRenderer {
@@ -404,6 +405,7 @@ impl SplatRenderer {
             pairs: 0,
             blits: HashMap::new(),
             blit_layout: None,
+            blit_params: None,
         }
     }
 
@@ -789,7 +791,15 @@ impl SplatRenderer {
             format.is_srgb() as u32,
             0,
         ];
-        let params = uniform(device, "blit", bytemuck::cast_slice(&params));
+        let params = match &self.blit_params {
+            Some(buffer) => {
+                self.queue.write_buffer(buffer, 0, bytemuck::cast_slice(&params));
+                buffer
+            }
+            None => self
+                .blit_params
+                .insert(uniform(device, "blit", bytemuck::cast_slice(&params))),
+        };
         let source = color.create_view(&Default::default());
         let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("blit"),
