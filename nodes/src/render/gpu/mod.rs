@@ -430,9 +430,10 @@ impl SplatRenderer {
         wait(&self.device)
     }
 
-    /// Renders a frame into the renderer's textures (the work is submitted, not
-    /// waited for: [`read_back`](Self::read_back), [`draw_into`](Self::draw_into)
-    /// and [`finish`](Self::finish) follow it).
+    /// Renders a frame into the renderer's textures. It waits for the GPU once,
+    /// mid-frame, for the number of (tile, splat) pairs; the second half is
+    /// submitted, not waited for: [`read_back`](Self::read_back),
+    /// [`draw_into`](Self::draw_into) and [`finish`](Self::finish) follow it.
     pub fn render(&mut self, gaussians: &Gaussians, camera: &Camera, background: [f32; 4]) -> Result<(), String> {
         self.render_frame(gaussians, camera, background, None)
     }
