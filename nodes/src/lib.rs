@@ -8,12 +8,17 @@ use std::sync::Arc;
 use gspeech_sdk::Node;
 
 pub mod audio;
+pub mod avatar;
+pub mod camera;
 pub mod dataset;
 pub mod debug;
 pub mod export;
 pub mod face;
 pub mod features;
 pub mod io;
+pub mod math;
+pub mod render;
+pub mod splats;
 pub mod value;
 
 #[cfg(test)]
@@ -36,9 +41,12 @@ pub fn builtin() -> Vec<Arc<dyn Node>> {
     nodes.extend(io::nodes());
     nodes.extend(audio::nodes());
     nodes.extend(features::nodes());
-    nodes.extend(export::nodes());
     nodes.extend(face::nodes());
     nodes.extend(dataset::nodes());
+    nodes.extend(splats::nodes());
+    nodes.extend(camera::nodes());
+    nodes.extend(render::nodes());
+    nodes.extend(export::nodes());
     nodes.extend(debug::nodes());
     nodes
 }

@@ -1,0 +1,3 @@
+//! Avatars: Gaussians bound to the triangles of a face mesh, posed by motion.
+
+pub mod binding;
