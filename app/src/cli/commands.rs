@@ -92,28 +92,6 @@ fn apply_override(doc: &mut GraphDoc, registry: &Registry, text: &str) -> Result
     Ok(())
 }
 
-/// The default on-disk cache folder: `$GSPEECH_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/gspeech`, else `~/.cache/gspeech`.
-pub fn default_cache_dir() -> PathBuf {
-    user_dir("GSPEECH_CACHE_DIR", "XDG_CACHE_HOME", ".cache", "gspeech-cache")
-}
-
-/// A per-user folder: the variable `own` if set, else `gspeech` under the XDG
-/// variable `xdg`, else under `~/{home_default}`, else `{temp_name}` in the
-/// temporary folder.
-pub fn user_dir(own: &str, xdg: &str, home_default: &str, temp_name: &str) -> PathBuf {
-    if let Some(dir) = std::env::var_os(own) {
-        return dir.into();
-    }
-    if let Some(dir) = std::env::var_os(xdg).filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("gspeech");
-    }
-    match std::env::var_os("HOME") {
-        Some(home) => PathBuf::from(home).join(home_default).join("gspeech"),
-        None => std::env::temp_dir().join(temp_name),
-    }
-}
-
 /// `gspeech run`.
 pub fn run(args: &RunArgs, plugin_paths: &[PathBuf]) -> u8 {
     let registry = load_registry(plugin_paths);
@@ -147,7 +125,7 @@ pub fn run(args: &RunArgs, plugin_paths: &[PathBuf]) -> u8 {
         targets,
         &Execution {
             events: args.events.is_some(),
-            cache: (!args.no_cache).then(|| args.cache_dir.clone().unwrap_or_else(default_cache_dir)),
+            cache: (!args.no_cache).then(|| args.cache_dir.clone().unwrap_or_else(crate::dirs::cache)),
             jobs: args.jobs,
         },
     )
@@ -193,11 +171,8 @@ pub fn edit(args: &super::EditArgs, plugin_paths: &[PathBuf]) -> u8 {
     let launch = crate::editor::Launch {
         options: crate::editor::EditorOptions {
             graph: args.graph.clone(),
-            state_dir: args
-                .state_dir
-                .clone()
-                .unwrap_or_else(crate::editor::session::default_state_dir),
-            cache_dir: Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir)),
+            state_dir: args.state_dir.clone().unwrap_or_else(crate::dirs::state),
+            cache_dir: Some(args.cache_dir.clone().unwrap_or_else(crate::dirs::cache)),
         },
         registry: load_registry(plugin_paths),
         screenshot: args.screenshot.clone(),

@@ -40,12 +40,6 @@ pub struct Session {
     last_autosave: Option<(Instant, u64)>,
 }
 
-/// The default state folder: `$GSPEECH_STATE_DIR`, else `$XDG_STATE_HOME/gspeech`,
-/// else `~/.local/state/gspeech`.
-pub fn default_state_dir() -> PathBuf {
-    crate::cli::commands::user_dir("GSPEECH_STATE_DIR", "XDG_STATE_HOME", ".local/state", "gspeech-state")
-}
-
 impl Session {
     /// Opens (creating if needed) a state folder.
     pub fn open(dir: &Path) -> Session {

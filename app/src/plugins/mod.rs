@@ -49,22 +49,13 @@ pub enum Outcome {
     Refused(String),
 }
 
-/// The per-user plugin folder.
-pub fn user_dir() -> Option<PathBuf> {
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share")))?;
-    Some(data.join("gspeech").join("plugins"))
-}
-
 /// The places searched, in order: `extra` (from `--plugin`), `GSPEECH_PLUGIN_PATH`, the user folder.
 pub fn search_path(extra: &[PathBuf]) -> Vec<PathBuf> {
     let mut paths = extra.to_vec();
     if let Some(env) = std::env::var_os("GSPEECH_PLUGIN_PATH") {
         paths.extend(std::env::split_paths(&env).filter(|p| !p.as_os_str().is_empty()));
     }
-    paths.extend(user_dir());
+    paths.extend(crate::dirs::plugins());
     paths
 }
 
