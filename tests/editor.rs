@@ -22,6 +22,10 @@ use gspeech_sdk::{
 
 use common::{Probes, repo_path};
 
+/// The test face's sphere: rings from top to bottom, segments around.
+const RINGS: usize = 16;
+const SEGMENTS: usize = 24;
+
 /// `test.face`: a small face model: a UV sphere with two expression shapes.
 struct Face;
 
@@ -32,7 +36,7 @@ impl Node for Face {
             .output(PortSpec::new("face", PortType::FaceModel, "The model."))
     }
     fn run(&self, _: &RunContext, _: &Inputs, _: &Params) -> Result<Outputs, NodeError> {
-        let (rings, segments) = (16usize, 24usize);
+        let (rings, segments) = (RINGS, SEGMENTS);
         let mut neutral = Vec::new();
         for r in 0..=rings {
             let phi = std::f32::consts::PI * r as f32 / rings as f32;
@@ -101,10 +105,43 @@ impl Node for Motion {
     }
 }
 
+/// `test.avatar`: one flat Gaussian on each triangle of the test face, bound
+/// to it, in a checkerboard of rainbow bands from top to bottom.
+struct Avatar;
+
+impl Node for Avatar {
+    fn spec(&self) -> NodeSpec {
+        NodeSpec::new("test.avatar", 1, "Test Avatar")
+            .doc("Gaussians bound to the test face.")
+            .output(PortSpec::new("avatar", PortType::Avatar, "The avatar."))
+    }
+    fn run(&self, _: &RunContext, _: &Inputs, _: &Params) -> Result<Outputs, NodeError> {
+        use gspeech_nodes::splats::{Gaussians, SH_C0};
+        let triangles = RINGS * SEGMENTS * 2;
+        let mut local = Gaussians::empty(0);
+        let mut sh = Vec::new();
+        for t in 0..triangles {
+            // At the triangle's centroid, in its plane, about as wide as its edges.
+            local.means.push([0.0; 3]);
+            local.scales.push([0.4, 0.4, 0.05]);
+            local.rotations.push([1.0, 0.0, 0.0, 0.0]);
+            local.opacities.push(0.95);
+            let (ring, segment) = (t / (2 * SEGMENTS), t / 2 % SEGMENTS);
+            let value = if (ring + segment / 3) % 2 == 0 { 0.95 } else { 0.45 };
+            let color = egui::ecolor::rgb_from_hsv((0.8 * ring as f32 / RINGS as f32, 0.6, value));
+            sh.extend(color.map(|c| (c - 0.5) / SH_C0));
+        }
+        local.sh = sh.into();
+        let binding: Vec<u32> = (0..triangles as u32).collect();
+        Ok(Outputs::new().with("avatar", Value::data(local.to_record(Some(&binding)))))
+    }
+}
+
 fn registry() -> Registry {
     let mut registry = common::registry(&Probes::default());
     registry.register(Arc::new(Face), Origin::Builtin).unwrap();
     registry.register(Arc::new(Motion), Origin::Builtin).unwrap();
+    registry.register(Arc::new(Avatar), Origin::Builtin).unwrap();
     registry
 }
 
@@ -304,7 +341,8 @@ fn a_run_shows_progress_then_completion_and_previews_render() {
             {"id": "write", "type": "test.write", "type_version": 1,
              "params": {"path": out.to_string_lossy(), "steps": 12}, "position": [560.0, 0.0]},
             {"id": "face", "type": "test.face", "type_version": 1, "position": [0.0, 260.0]},
-            {"id": "motion", "type": "test.motion", "type_version": 1, "position": [280.0, 260.0]}
+            {"id": "motion", "type": "test.motion", "type_version": 1, "position": [280.0, 260.0]},
+            {"id": "avatar", "type": "test.avatar", "type_version": 1, "position": [560.0, 260.0]}
         ],
         "edges": [
             {"from": "speech.audio", "to": "mel.audio"},
@@ -335,32 +373,47 @@ fn a_run_shows_progress_then_completion_and_previews_render() {
     assert!(saw_progress, "a running node shows its progress bar");
     h.run_steps(2);
     assert!(!h.state().runner().is_running(), "the run finished");
-    for node in ["speech", "mel", "write", "face", "motion"] {
+    for node in ["speech", "mel", "write", "face", "motion", "avatar"] {
         let state = h.state().runner().state(node).clone();
         assert!(
             matches!(state, gspeech::editor::runner::NodeState::Done { .. }),
             "{node}: {state:?}"
         );
     }
-    assert!(h.query_all_by_label_contains("done in").count() >= 5);
+    assert!(h.query_all_by_label_contains("done in").count() >= 6);
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 12);
 
-    // Previews: features as a heatmap, motion as curves on the posed face.
+    // Previews: features as a heatmap, motion as curves on the posed face,
+    // the avatar as splats on the face posed by the motion.
+    let preview = |h: &mut Harness<'_, Editor>| {
+        let image = h.render().expect("renders with wgpu");
+        let top = h.get_by_label("Preview").rect().top() as u32;
+        image::imageops::crop_imm(&image, 0, top, 960, image.height() - top - 30).to_image()
+    };
     for (node, name) in [
         ("mel", "preview_features"),
         ("motion", "preview_motion"),
         ("face", "preview_face"),
+        ("avatar", "preview_avatar"),
     ] {
         h.state_mut().focus_node(Some(node));
         h.remove_cursor();
         h.run_steps(4);
-        let image = h.render().expect("renders with wgpu");
-        let heading = h.get_by_label("Preview").rect();
-        let ppp = 1.0;
-        let top = (heading.top() * ppp) as u32;
-        let cropped = image::imageops::crop_imm(&image, 0, top, 960, image.height() - top - 30).to_image();
-        egui_kittest::image_snapshot_options(&cropped, name, &snapshot_options());
+        egui_kittest::image_snapshot_options(&preview(&mut h), name, &snapshot_options());
     }
+    assert!(
+        h.query_by_label_contains("posed on the face model by the motion (25 frames)")
+            .is_some()
+    );
+
+    // Scrubbing poses the avatar at another frame of the motion.
+    let first = preview(&mut h);
+    let scrub = h.get_by_role(Role::Slider);
+    set_value(&scrub, 0.9, &h);
+    h.run_steps(4);
+    let later = preview(&mut h);
+    let changed = first.pixels().zip(later.pixels()).filter(|(a, b)| a != b).count();
+    assert!(changed > 500, "only {changed} pixels changed");
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! Geometry for the 3D preview from face models, motion and avatars: the
-//! neutral face, the face at one frame of motion, or Gaussian centres.
+//! Meshes for the 3D preview from face models and motion: the neutral face,
+//! or the face at one frame of motion.
 
 use gspeech_sdk::Record;
 
@@ -9,18 +9,18 @@ use gspeech_sdk::Record;
 pub struct Vertex {
     /// Position.
     pub position: [f32; 3],
-    /// Unit normal (zero for points).
+    /// Unit normal.
     pub normal: [f32; 3],
     /// Linear RGB colour.
     pub color: [f32; 3],
 }
 
-/// What the viewport draws: triangles (with indices) or points.
+/// A triangle mesh as the viewport draws it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Geometry {
     /// Vertices.
     pub vertices: Vec<Vertex>,
-    /// Triangle indices; empty for a point cloud.
+    /// Triangle indices, three per triangle.
     pub triangles: Vec<u32>,
 }
 
@@ -165,37 +165,6 @@ impl FaceMesh {
         }
         Some(out)
     }
-}
-
-/// An avatar's Gaussian centres as coloured points (the first three colour
-/// channels, as RGB in [0, 1]).
-pub fn avatar_points(record: &Record) -> Option<Geometry> {
-    let means = record.tensor("means")?.as_f32()?;
-    let colors = record.tensor("colors")?;
-    let channels = *colors.shape().get(1)?;
-    let colors = colors.as_f32()?;
-    let vertices = means
-        .chunks_exact(3)
-        .enumerate()
-        .map(|(i, m)| {
-            let c = |k: usize| {
-                if k < channels {
-                    colors[i * channels + k].clamp(0.0, 1.0)
-                } else {
-                    0.7
-                }
-            };
-            Vertex {
-                position: [m[0], m[1], m[2]],
-                normal: [0.0; 3],
-                color: [c(0), c(1), c(2)],
-            }
-        })
-        .collect();
-    Some(Geometry {
-        vertices,
-        triangles: Vec::new(),
-    })
 }
 
 #[cfg(test)]

@@ -1,13 +1,12 @@
 //! The preview panel: the selected node's outputs from the latest run, shown
 //! by port type. Audio is a waveform, features a heatmap, blendshape weights
 //! are curves, image sequences play as frames; face models and motion are a
-//! shaded mesh in the 3D viewport, and avatars their Gaussian centres there.
-//! Every timed preview shares one playhead ([`transport`]), which also plays
-//! the graph's audio in sync.
-//!
-//! The 3D slot takes a [`Scene`]; Gaussian-splat rendering of avatars joins
-//! as another kind of scene drawn by the splat renderer on the same device.
+//! shaded mesh in the 3D [`viewport`], and avatars (and any Gaussian set)
+//! Gaussian splats there, posed by the run's motion when they are bound to a
+//! face. Every timed preview shares one playhead ([`transport`]), which also
+//! plays the graph's audio in sync.
 
+pub mod avatar;
 pub mod curves;
 pub mod frames;
 pub mod heatmap;
@@ -24,27 +23,24 @@ use egui::{Color32, Pos2, Rect, RichText, Sense, Stroke, TextureHandle, Ui, Vec2
 use egui_wgpu::RenderState;
 use gspeech_sdk::{Outputs, PortType, Record, Value};
 
+use self::avatar::AvatarView;
 use self::mesh::{FaceMesh, Geometry};
 use self::transport::{Sound, Transport};
-use self::viewport::OrbitCamera;
+use self::viewport::{OrbitCamera, Scene, Viewport};
 use super::theme;
-
-/// What the 3D viewport shows.
-pub enum Scene {
-    /// Triangles or points drawn by the viewport's own pipelines.
-    Geometry(Arc<Geometry>),
-}
 
 /// The preview panel's state.
 pub struct Previews {
     /// The shared playhead.
     pub transport: Transport,
     camera: OrbitCamera,
-    render_state: Option<RenderState>,
+    viewport: Option<Viewport>,
     textures: HashMap<(usize, usize), TextureHandle>,
     sounds: HashMap<usize, Sound>,
     faces: HashMap<usize, Arc<FaceMesh>>,
-    scene: Option<(u64, Arc<Geometry>)>,
+    /// The avatar shown last, under a key of it and the run's faces and motions.
+    avatar: Option<(u64, Result<Arc<AvatarView>, String>)>,
+    scene: Option<(u64, Scene)>,
     output: HashMap<String, String>,
 }
 
@@ -56,16 +52,14 @@ fn identity(record: &Arc<Record>) -> usize {
 impl Previews {
     /// A panel drawing 3D previews with `render_state` (none: 3D is unavailable).
     pub fn new(render_state: Option<RenderState>) -> Previews {
-        if let Some(rs) = &render_state {
-            viewport::install(rs);
-        }
         Previews {
             transport: Transport::default(),
             camera: OrbitCamera::default(),
-            render_state,
+            viewport: render_state.as_ref().map(Viewport::new),
             textures: HashMap::new(),
             sounds: HashMap::new(),
             faces: HashMap::new(),
+            avatar: None,
             scene: None,
             output: HashMap::new(),
         }
@@ -75,11 +69,7 @@ impl Previews {
     /// has some, else the first audio the graph produced.
     pub fn sound_for(&mut self, node: Option<&Outputs>, all: &HashMap<String, Arc<Outputs>>) -> Option<Sound> {
         let own = node.and_then(|o| first_of(o, PortType::Audio));
-        let graph = || {
-            let mut ids: Vec<&String> = all.keys().collect();
-            ids.sort();
-            ids.into_iter().find_map(|id| first_of(&all[id], PortType::Audio))
-        };
+        let graph = || all_of(all, PortType::Audio).into_iter().next();
         self.sound_of(&own.or_else(graph)?)
     }
 
@@ -181,18 +171,12 @@ impl Previews {
             PortType::FaceModel => {
                 let Some(face) = self.face(record) else { return };
                 let key = hash_of(&(identity(record), "neutral"));
-                let geometry = self.scene(key, || Geometry::mesh(&face.neutral, &face.triangles));
-                self.viewport(ui, key, &geometry, height);
+                let scene = self.scene(key, || {
+                    Scene::Mesh(Geometry::mesh(&face.neutral, &face.triangles).into())
+                });
+                self.show_scene(ui, key, &scene, scene.bounds(), height);
             }
-            PortType::Avatar => {
-                let key = hash_of(&(identity(record), "centres"));
-                let Some(points) = mesh::avatar_points(record) else {
-                    return;
-                };
-                let geometry = self.scene(key, || points);
-                ui.weak(format!("{} Gaussian centres", geometry.vertices.len()));
-                self.viewport(ui, key, &geometry, height - 20.0);
-            }
+            PortType::Avatar => self.show_avatar(ui, record, sound, all),
             PortType::Frames => {
                 let Some((count, size, fps)) = frames::layout(record) else {
                     return;
@@ -240,11 +224,9 @@ impl Previews {
         self.transport.controls(ui, sound);
         let frame = ((self.transport.time() * fps) as usize).min(frames.saturating_sub(1));
         // A face model the motion fits, among the run's outputs.
-        let mut ids: Vec<&String> = all.keys().collect();
-        ids.sort();
-        let face = ids
+        let face = all_of(all, PortType::FaceModel)
             .into_iter()
-            .find_map(|id| first_of(&all[id], PortType::FaceModel))
+            .next()
             .and_then(|r| Some((identity(&r), self.face(&r)?)))
             .filter(|(_, f)| f.posed(record, 0).is_some());
         let curves_height = if face.is_some() { height * 0.35 } else { height };
@@ -271,18 +253,54 @@ impl Previews {
         match face {
             Some((face_id, face)) => {
                 let key = hash_of(&(identity(record), face_id, frame));
-                let geometry = self.scene(key, || {
+                let scene = self.scene(key, || {
                     let posed = face.posed(record, frame).unwrap_or_else(|| face.neutral.clone());
-                    Geometry::mesh(&posed, &face.triangles)
+                    Scene::Mesh(Geometry::mesh(&posed, &face.triangles).into())
                 });
                 let h = ui.available_height().max(80.0);
-                self.viewport(ui, key, &geometry, h);
+                self.show_scene(ui, key, &scene, scene.bounds(), h);
             }
             None if record.tensor("vertex_offsets").is_some() => {
                 ui.weak("Run a face model in this graph to see the motion on its mesh.");
             }
             None => {}
         }
+    }
+
+    /// An avatar as splats, posed by the run's motion at the playhead when
+    /// its Gaussians are bound to the run's face model.
+    fn show_avatar(
+        &mut self,
+        ui: &mut Ui,
+        record: &Arc<Record>,
+        sound: Option<&Sound>,
+        all: &HashMap<String, Arc<Outputs>>,
+    ) {
+        let (faces, motions) = (all_of(all, PortType::FaceModel), all_of(all, PortType::Motion));
+        let ids = |records: &[Arc<Record>]| records.iter().map(identity).collect::<Vec<_>>();
+        let key = hash_of(&(identity(record), ids(&faces), ids(&motions)));
+        if self.avatar.as_ref().is_none_or(|(k, _)| *k != key) {
+            let view = AvatarView::new(record, &faces, &motions).map(Arc::new);
+            self.avatar = Some((key, view));
+        }
+        let view = match &self.avatar.as_ref().expect("made above").1 {
+            Ok(view) => view.clone(),
+            Err(e) => {
+                ui.colored_label(theme::FAILED, format!("Cannot show this avatar: {e}"));
+                return;
+            }
+        };
+        let mut frame = 0;
+        if view.frames() > 1 {
+            self.transport.set_duration(view.frames() as f64 / view.fps());
+            self.transport.controls(ui, sound);
+            frame = ((self.transport.time() * view.fps()) as usize).min(view.frames() - 1);
+        }
+        ui.weak(view.summary());
+        let key = hash_of(&(key, frame));
+        let scene = self.scene(key, || Scene::Splats(view.posed(frame)));
+        let height = ui.available_height().max(80.0);
+        self.show_scene(ui, key, &scene, view.bounds(), height);
     }
 
     fn face(&mut self, record: &Arc<Record>) -> Option<Arc<FaceMesh>> {
@@ -294,23 +312,35 @@ impl Previews {
         self.faces.get(&key).cloned()
     }
 
-    fn scene(&mut self, key: u64, make: impl FnOnce() -> Geometry) -> Arc<Geometry> {
+    /// The scene under `key`, made when it is not the one shown last.
+    fn scene(&mut self, key: u64, make: impl FnOnce() -> Scene) -> Scene {
         match &self.scene {
-            Some((k, g)) if *k == key => g.clone(),
+            Some((k, scene)) if *k == key => scene.clone(),
             _ => {
-                let g = Arc::new(make());
-                self.scene = Some((key, g.clone()));
-                g
+                let scene = make();
+                self.scene = Some((key, scene.clone()));
+                scene
             }
         }
     }
 
-    fn viewport(&mut self, ui: &mut Ui, key: u64, geometry: &Arc<Geometry>, height: f32) {
-        let scene = Scene::Geometry(geometry.clone());
-        match scene {
-            Scene::Geometry(g) => viewport::show(ui, self.render_state.as_ref(), &mut self.camera, key, &g, height),
-        }
+    /// A scene in the viewport, framing the sphere `bounds`.
+    fn show_scene(&mut self, ui: &mut Ui, key: u64, scene: &Scene, bounds: ([f32; 3], f32), height: f32) {
+        viewport::show(ui, self.viewport.as_mut(), &mut self.camera, key, scene, bounds, height);
     }
+}
+
+/// The outputs of a kind of every node, in the order of the nodes' ids.
+fn all_of(all: &HashMap<String, Arc<Outputs>>, kind: PortType) -> Vec<Arc<Record>> {
+    let mut ids: Vec<&String> = all.keys().collect();
+    ids.sort();
+    ids.into_iter()
+        .flat_map(|id| all[id].values().values())
+        .filter_map(|v| match v {
+            Value::Data(r) if r.kind() == kind => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The first output of a kind.

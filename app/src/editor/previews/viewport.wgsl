@@ -1,9 +1,9 @@
-// The editor's 3D preview: shaded triangles or coloured points into an
-// offscreen colour + depth target, then a blit of that target into egui's pass.
+// The editor's 3D preview of meshes: shaded triangles into an offscreen
+// colour + depth target, which egui then draws as an image.
 
 struct Uniforms {
     view_proj: mat4x4<f32>,
-    // xyz: direction towards the light (view-aligned), w: 1 for lit triangles, 0 for points.
+    // xyz: direction towards the light (view-aligned); w unused.
     light: vec4<f32>,
 };
 
@@ -22,7 +22,7 @@ struct VertexOut {
 };
 
 @vertex
-fn vs_scene(v: VertexIn) -> VertexOut {
+fn vs_mesh(v: VertexIn) -> VertexOut {
     var out: VertexOut;
     out.clip = u.view_proj * vec4<f32>(v.position, 1.0);
     out.normal = v.normal;
@@ -31,38 +31,12 @@ fn vs_scene(v: VertexIn) -> VertexOut {
 }
 
 @fragment
-fn fs_scene(v: VertexOut) -> @location(0) vec4<f32> {
-    var linear = v.color;
-    if (u.light.w > 0.5) {
-        let n = normalize(v.normal);
-        // Two-sided Lambert with a little ambient light: open meshes (the face
-        // region alone) look right from behind too.
-        let diffuse = abs(dot(n, normalize(u.light.xyz)));
-        linear = v.color * (0.18 + 0.82 * diffuse);
-    }
-    // egui blends in gamma space: write gamma-encoded colour.
+fn fs_mesh(v: VertexOut) -> @location(0) vec4<f32> {
+    let n = normalize(v.normal);
+    // Two-sided Lambert with a little ambient light: open meshes (the face
+    // region alone) look right from behind too.
+    let diffuse = abs(dot(n, normalize(u.light.xyz)));
+    let linear = v.color * (0.18 + 0.82 * diffuse);
+    // egui samples its textures as gamma-encoded colour: write that.
     return vec4<f32>(pow(linear, vec3<f32>(1.0 / 2.2)), 1.0);
-}
-
-@group(0) @binding(0) var frame_texture: texture_2d<f32>;
-@group(0) @binding(1) var frame_sampler: sampler;
-
-struct BlitOut {
-    @builtin(position) clip: vec4<f32>,
-    @location(0) uv: vec2<f32>,
-};
-
-// One triangle covering the viewport.
-@vertex
-fn vs_blit(@builtin(vertex_index) i: u32) -> BlitOut {
-    let xy = vec2<f32>(f32((i << 1u) & 2u), f32(i & 2u));
-    var out: BlitOut;
-    out.clip = vec4<f32>(xy * 2.0 - 1.0, 0.0, 1.0);
-    out.uv = vec2<f32>(xy.x, 1.0 - xy.y);
-    return out;
-}
-
-@fragment
-fn fs_blit(v: BlitOut) -> @location(0) vec4<f32> {
-    return textureSample(frame_texture, frame_sampler, v.uv);
 }
