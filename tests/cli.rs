@@ -28,11 +28,7 @@ fn demo_copy() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let graph = dir.path().join("demo.gsgraph");
     std::fs::copy(demo(), &graph).unwrap();
-    std::fs::copy(
-        demo().with_file_name("speech.wav"),
-        dir.path().join("speech.wav"),
-    )
-    .unwrap();
+    std::fs::copy(demo().with_file_name("speech.wav"), dir.path().join("speech.wav")).unwrap();
     (dir, graph)
 }
 

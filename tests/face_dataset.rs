@@ -138,7 +138,7 @@ fn dataset_synth_writes_sequences_and_preview_renders_one_with_its_audio() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let pngs = std::fs::read_dir(shown.join("frames")).unwrap().count() as u64;
     assert_eq!(pngs, frames);
-    // ffmpeg is installed by scripts/setup.sh, so the MP4 is made; ffprobe reads it independently.
+    // The project encodes the MP4 itself; ffprobe (from scripts/setup.sh) reads it independently.
     let probe = Command::new("ffprobe")
         .args([
             "-v",

@@ -17,7 +17,6 @@ use gspeech_sdk::{
 };
 use serde_json::json;
 
-
 /// Compiles a C plugin with the system compiler.
 fn cc(source: &Path, out: &Path, defines: &[&str]) -> PathBuf {
     let status = Command::new("cc")

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use gspeech_nodes::dataset::preview::{PreviewOptions, preview};
 use gspeech_nodes::dataset::{DEFAULT_HELD_OUT, DEFAULT_VOICES};
 use gspeech_nodes::face::asset::read_asset;
-use gspeech_sdk::{CancelToken, NodeError};
+use gspeech_sdk::{CancelToken, LogLevel, NodeError, Reporter};
 use serde_json::json;
 
 use super::commands::{Execution, execute, install_interrupt_handler, load_registry, plan};
@@ -19,7 +19,7 @@ use crate::graph::{Edge, Endpoint, GraphDoc, NodeEntry};
 pub enum DatasetCommand {
     /// Make a dataset of paired speech and face motion from a corpus (the `dataset.synthesize` node).
     Synth(SynthArgs),
-    /// Render one sequence flat-shaded to PNG frames with its audio, and an MP4 when `ffmpeg` is installed.
+    /// Render one sequence flat-shaded into an MP4 with its audio (H.264 and AAC), and as PNG frames.
     Preview {
         /// The sequence folder (`<dataset>/sequences/<id>`).
         sequence: PathBuf,
@@ -33,7 +33,7 @@ pub enum DatasetCommand {
         /// Where to write [default: `preview` inside the sequence folder].
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
-        /// Image width and height in pixels.
+        /// Image width and height in pixels (16 to 2160).
         #[arg(long, default_value_t = 480)]
         size: usize,
         /// Colour the lip (red) and upper-face (blue) vertex sets.
@@ -154,6 +154,7 @@ fn synth(args: &SynthArgs, plugins: &[PathBuf]) -> u8 {
     )
 }
 
+/// `gspeech dataset preview`: renders, encodes and says where the files are.
 fn preview_command(sequence: &Path, face: &Path, out: Option<&Path>, size: usize, show_sets: bool) -> u8 {
     let rig = match read_asset(face) {
         Ok(rig) => rig,
@@ -165,32 +166,16 @@ fn preview_command(sequence: &Path, face: &Path, out: Option<&Path>, size: usize
     let out = out.map_or_else(|| sequence.join("preview"), Path::to_path_buf);
     let cancel = CancelToken::new();
     install_interrupt_handler(&cancel);
-    let terminal = std::io::stderr().is_terminal();
-    let progress = |fraction: f32| {
-        if terminal {
-            eprint!("\r\x1b[2Krendering {:>3.0}%", fraction * 100.0);
-            let _ = std::io::stderr().flush();
-        }
+    let reporter = TerminalReporter {
+        terminal: std::io::stderr().is_terminal(),
     };
     let options = PreviewOptions { size, show_sets };
-    let result = preview(sequence, &rig, &out, options, &progress, &cancel);
-    if terminal {
-        eprint!("\r\x1b[2K");
-    }
+    let result = preview(sequence, &rig, &out, options, &reporter, &cancel);
+    reporter.clear();
     match result {
         Ok(done) => {
-            println!(
-                "wrote {} frames to {} and the audio to {}",
-                done.frames,
-                done.frames_dir.display(),
-                done.audio.display()
-            );
-            match done.video {
-                Some(video) => println!("video: {}", video.display()),
-                None => {
-                    println!("no MP4: the `ffmpeg` command was not found or failed; the frames and audio are there")
-                }
-            }
+            println!("wrote {}: {}", done.video.display(), done.summary);
+            println!("wrote {} frames as PNG to {}", done.frames, done.frames_dir.display());
             EXIT_OK
         }
         Err(NodeError::Cancelled) => EXIT_CANCELLED,
@@ -198,5 +183,34 @@ fn preview_command(sequence: &Path, face: &Path, out: Option<&Path>, size: usize
             eprintln!("error: {e}");
             EXIT_NODE_FAILED
         }
+    }
+}
+
+/// Progress on one line of a terminal's standard error (nothing elsewhere),
+/// and notes on lines of their own.
+struct TerminalReporter {
+    terminal: bool,
+}
+
+impl TerminalReporter {
+    /// Clears the progress line.
+    fn clear(&self) {
+        if self.terminal {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+impl Reporter for TerminalReporter {
+    fn progress(&self, fraction: f32, message: &str) {
+        if self.terminal {
+            eprint!("\r\x1b[2Kpreview {:>3.0}% {message}", fraction * 100.0);
+            let _ = std::io::stderr().flush();
+        }
+    }
+
+    fn log(&self, _level: LogLevel, message: &str) {
+        self.clear();
+        eprintln!("{message}");
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use gspeech_sdk::{Node, PortType, Record, Tensor, Value};
 
-pub use decode::{Decoded, decode};
+pub use decode::{Decoded, decode, memory_budget};
 pub use load::Load;
 pub use resample::resample;
 

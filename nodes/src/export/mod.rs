@@ -6,7 +6,8 @@
 //! - `export.blendshapes`: ARKit blendshape curves as Live Link Face CSV;
 //! - `export.gltf`: the face mesh and its animation as binary glTF.
 //!
-//! The encoders and the MP4 writer are modules of their own, shared by the nodes.
+//! The encoders and the MP4 writer are modules of their own, shared by the nodes;
+//! [`write_video`], `export.video`'s encoding, also makes the dataset preview's MP4.
 
 pub mod aac;
 mod audio;
@@ -23,7 +24,7 @@ mod video;
 pub mod weights;
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -35,7 +36,7 @@ pub use audio::Audio;
 pub use blendshapes::{Blendshapes, LIVE_LINK_FACE_COLUMNS};
 pub use gltf::Gltf;
 pub use images::Images;
-pub use video::{Video, frame_timing};
+pub use video::{AudioCodec, Pictures, Video, VideoOptions, frame_timing, write_video};
 
 /// The export nodes.
 pub fn nodes() -> Vec<Arc<dyn Node>> {
