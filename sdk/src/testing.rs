@@ -1,6 +1,7 @@
 //! Running one node outside a graph, for node and plugin authors' tests.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::{CancelToken, Inputs, LogLevel, Node, NodeError, Outputs, Params, Reporter, RunContext};
@@ -118,4 +119,25 @@ mod tempfile_free {
             let _ = std::fs::remove_dir_all(&self.path);
         }
     }
+}
+
+/// Every file under `root` with its bytes, by path relative to `root`: for
+/// checking that a cancelled or failed run changed nothing, or that two runs
+/// wrote the same files. Panics when the folder cannot be read.
+pub fn files_under(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let entries = std::fs::read_dir(&folder).unwrap_or_else(|e| panic!("cannot list {}: {e}", folder.display()));
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+                files.insert(path.strip_prefix(root).expect("listed under root").to_path_buf(), bytes);
+            }
+        }
+    }
+    files
 }

@@ -286,6 +286,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::Mutex;
 
+    use gspeech_sdk::testing::files_under;
     use gspeech_sdk::{LogLevel, Value};
 
     use super::*;
@@ -387,26 +388,6 @@ mod tests {
         fn log(&self, _level: LogLevel, _message: &str) {}
     }
 
-    /// Every file under `dir` with its bytes, by path relative to `dir`.
-    fn contents(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-        let mut files = BTreeMap::new();
-        let mut folders = vec![dir.to_path_buf()];
-        while let Some(folder) = folders.pop() {
-            for entry in std::fs::read_dir(folder).unwrap().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    folders.push(path);
-                } else {
-                    files.insert(
-                        path.strip_prefix(dir).unwrap().to_path_buf(),
-                        std::fs::read(&path).unwrap(),
-                    );
-                }
-            }
-        }
-        files
-    }
-
     fn png_rgb(path: &Path) -> Vec<u8> {
         image::open(path).unwrap().to_rgb8().into_raw()
     }
@@ -424,7 +405,7 @@ mod tests {
         let done = preview(&sequence, &rig, &out, options, &watcher, &watcher.token).unwrap();
         assert_eq!(done.frames, FRAMES);
         assert_eq!(watcher.progress.lock().unwrap().last(), Some(&1.0));
-        let files = contents(&out);
+        let files = files_under(&out);
         let names: Vec<_> = files.keys().map(|p| p.to_string_lossy().into_owned()).collect();
         assert_eq!(
             names.len(),
@@ -460,7 +441,7 @@ mod tests {
         let bigger = PreviewOptions { size: 80, ..options };
         let result = preview(&sequence, &rig, &out, bigger, &watcher, &watcher.token);
         assert_eq!(result, Err(NodeError::Cancelled));
-        assert!(contents(&out) == files, "the cancelled run changed or left files");
+        assert!(files_under(&out) == files, "the cancelled run changed or left files");
     }
 
     #[test]

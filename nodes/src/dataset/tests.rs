@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use gspeech_sdk::testing::TestRun;
+use gspeech_sdk::testing::{TestRun, files_under};
 use gspeech_sdk::{Inputs, NodeError, Value};
 use serde_json::json;
 
@@ -111,26 +111,6 @@ fn face_input() -> Inputs {
     Inputs::new(BTreeMap::from([("face".to_string(), Value::data(ict().to_record()))]))
 }
 
-/// Every file under `root`, by relative path.
-fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.insert(
-                    path.strip_prefix(root).unwrap().to_path_buf(),
-                    std::fs::read(&path).unwrap(),
-                );
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn the_same_seed_gives_the_same_dataset_byte_for_byte() {
     let run = TestRun::new();
@@ -165,7 +145,7 @@ fn the_same_seed_gives_the_same_dataset_byte_for_byte() {
     let progress = run.progress();
     assert_eq!(progress.last(), Some(&1.0), "progress reaches the end: {progress:?}");
     run.run(&Synthesize, face_input(), params("b", 7)).unwrap();
-    let (a, b) = (files(&run.dir().join("a")), files(&run.dir().join("b")));
+    let (a, b) = (files_under(&run.dir().join("a")), files_under(&run.dir().join("b")));
     assert_eq!(
         a.len(),
         1 + 4 * 3,
@@ -174,7 +154,7 @@ fn the_same_seed_gives_the_same_dataset_byte_for_byte() {
     );
     assert!(a == b, "same seed, same bytes");
     run.run(&Synthesize, face_input(), params("c", 8)).unwrap();
-    assert!(files(&run.dir().join("c")) != a, "another seed, another dataset");
+    assert!(files_under(&run.dir().join("c")) != a, "another seed, another dataset");
 
     // The files hold what the index says.
     let index: serde_json::Value = serde_json::from_slice(&a[Path::new("dataset.json")]).unwrap();
@@ -201,7 +181,7 @@ fn the_same_seed_gives_the_same_dataset_byte_for_byte() {
             .iter()
             .any(|(_, line)| line.contains("4 sequences (4 kept from an earlier run)"))
     );
-    assert!(files(&run.dir().join("a")) == b);
+    assert!(files_under(&run.dir().join("a")) == b);
 }
 
 #[test]
