@@ -19,6 +19,7 @@
 
 use gspeech_sdk::{PortType, Record};
 
+use crate::face::find_name;
 use crate::math::{Mat3, Vec3, add, cross, length, mat_to_quat, mul_vec, normalize, quat_mul, scale, sub, transpose};
 use crate::splats::Gaussians;
 
@@ -176,9 +177,7 @@ impl<'a> MeshSequence<'a> {
                 Some(names) => names
                     .iter()
                     .map(|name| {
-                        expression_names
-                            .iter()
-                            .position(|e| e == name)
+                        find_name(&expression_names, name)
                             .ok_or_else(|| format!("motion: the weight `{name}` names no expression of the face model"))
                     })
                     .collect::<Result<_, _>>()?,
@@ -343,6 +342,14 @@ mod tests {
             vec![[0.5, 0.0, 2.0], [1.0, 0.0, 2.0], [0.0, 1.0, 2.0]]
         );
         assert_eq!(MeshSequence::new(&face, None).unwrap().vertices(0)[2], [0.0, 1.0, 0.0]);
+        // Another tool's spelling of a name drives the same expression.
+        let respelled = weights
+            .clone()
+            .with_attr("weight_names", serde_json::json!(["ShiftFirst", "Lift"]));
+        assert_eq!(
+            MeshSequence::new(&face, Some(&respelled)).unwrap().vertices(0),
+            sequence.vertices(0)
+        );
 
         let unknown = weights
             .clone()

@@ -3,25 +3,7 @@
 
 use gspeech_sdk::{NodeError, Record};
 
-/// A blendshape name reduced so the spellings in use compare equal:
-/// `eyeBlinkLeft`, `EyeBlinkLeft`, `eyeBlink_L` (ICT-FaceKit) and
-/// `eyeBlink.L` (Blender) all become `eyeblinkleft`.
-pub fn canonical_name(name: &str) -> String {
-    let mut name = name.to_string();
-    for (suffix, side) in [("_L", "Left"), ("_R", "Right"), (".L", "Left"), (".R", "Right")] {
-        if let Some(stem) = name
-            .strip_suffix(suffix)
-            .or_else(|| name.strip_suffix(&suffix.to_lowercase()))
-        {
-            name = format!("{stem}{side}");
-            break;
-        }
-    }
-    name.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
+use crate::face::find_name;
 
 /// The `weights` `[frames, count]` of a motion with their `weight_names`.
 pub struct NamedWeights<'a> {
@@ -66,11 +48,7 @@ impl<'a> NamedWeights<'a> {
     /// Matches `wanted` names to the weights; an error names the `motion`
     /// socket when no name matches at all (`what` says what was wanted).
     pub fn matching<S: AsRef<str>>(&'a self, wanted: &[S], what: &str) -> Result<Matches<'a>, NodeError> {
-        let canonical: Vec<String> = self.names.iter().map(|n| canonical_name(n)).collect();
-        let sources: Vec<Option<usize>> = wanted
-            .iter()
-            .map(|w| canonical.iter().position(|n| *n == canonical_name(w.as_ref())))
-            .collect();
+        let sources: Vec<Option<usize>> = wanted.iter().map(|w| find_name(&self.names, w.as_ref())).collect();
         if sources.iter().all(Option::is_none) {
             return Err(NodeError::input(
                 "motion",
@@ -107,20 +85,6 @@ impl Matches<'_> {
 mod tests {
     use super::*;
     use gspeech_sdk::{PortType, Tensor};
-
-    #[test]
-    fn name_spellings_compare_equal() {
-        for spelling in [
-            "eyeBlinkLeft",
-            "EyeBlinkLeft",
-            "eyeBlink_L",
-            "eyeBlink.L",
-            "eye_blink_left",
-        ] {
-            assert_eq!(canonical_name(spelling), "eyeblinkleft", "{spelling}");
-        }
-        assert_eq!(canonical_name("jawOpen"), canonical_name("JawOpen"));
-    }
 
     #[test]
     fn wanted_names_take_matching_weights_or_zero() {

@@ -16,6 +16,7 @@ pub mod flame;
 pub mod ict;
 pub mod import;
 mod model;
+mod names;
 pub mod obj;
 pub mod raster;
 pub(crate) mod rig;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use gspeech_sdk::Node;
 
 pub use model::FaceModel;
+pub use names::{canonical_name, find_name};
 pub use rig::{FaceRig, FaceUvs, Region, add_shapes, blend, to_ranges};
 
 /// The face nodes.
