@@ -19,7 +19,7 @@
 
 use gspeech_sdk::{PortType, Record};
 
-use crate::face::find_name;
+use crate::face::{add_shapes, find_name};
 use crate::math::{Mat3, Vec3, add, cross, length, mat_to_quat, mul_vec, normalize, quat_mul, scale, sub, transpose};
 use crate::splats::Gaussians;
 
@@ -232,12 +232,12 @@ impl<'a> MeshSequence<'a> {
                 width,
                 expression,
             }) => {
+                // The motion's weights, in the face model's order of expressions.
+                let mut per_expression = vec![0.0; self.expressions.len() / n.max(1)];
                 for (k, &w) in weights[frame * width..(frame + 1) * width].iter().enumerate() {
-                    if w != 0.0 {
-                        let shape = &self.expressions[expression[k] * n..(expression[k] + 1) * n];
-                        v.iter_mut().zip(shape).for_each(|(v, d)| *v += w * d);
-                    }
+                    per_expression[expression[k]] += w;
                 }
+                add_shapes(&mut v, self.expressions, &per_expression);
             }
         }
         v.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect()
