@@ -64,7 +64,7 @@ pub struct SynthArgs {
     /// Use the first N sentences (0: all).
     #[arg(long, default_value_t = 0)]
     pub sentences: i64,
-    /// Training voices, comma-separated eSpeak NG names.
+    /// Training voices, comma-separated: eSpeak NG names (en-us, en+f2) or Flite voices (flite:slt, flite:rms, …).
     #[arg(long, default_value = DEFAULT_VOICES)]
     pub voices: String,
     /// A voice kept out of training; it speaks the test sentences (empty: none).

@@ -19,7 +19,7 @@ use crate::features::frame_count;
 pub struct Speaker {
     /// Short id used in sequence names (`v0`, …; `vh` for the held-out voice).
     pub id: String,
-    /// The eSpeak NG voice.
+    /// The voice: an eSpeak NG name, or a Flite one (`flite:slt`).
     pub voice: String,
     /// Base speaking rate, words per minute.
     pub rate: u32,

@@ -13,7 +13,7 @@ use serde_json::{Value as Json, json};
 use super::corpus::{Sentence, read_corpus};
 use super::random::Rng;
 use super::sequence::{Body, Driver, Settings, Speaker, Stage};
-use super::speech::{Voice, library, speak};
+use super::speech::{Voice, speak};
 use super::writer::{
     FORMAT, INDEX, SequenceFiles, VERSION, existing_key, motion_record, read_meta, remove_stale, write_index,
     write_sequence,
@@ -36,12 +36,13 @@ impl Node for Synthesize {
     fn spec(&self) -> NodeSpec {
         NodeSpec::new("dataset.synthesize", 1, "Synthesize Speech Dataset")
             .doc(
-                "The synthetic capture factory: speaks each corpus sentence with eSpeak NG voices (exact phoneme \
-                 timings), turns phonemes into visemes and ARKit mouth weights with Cohen–Massaro coarticulation, \
+                "The synthetic capture factory: speaks each corpus sentence with eSpeak NG or Flite voices \
+                 (exact phoneme timings), turns phonemes into visemes and ARKit mouth weights with Cohen–Massaro coarticulation, \
                  drives brows, blinks, gaze and head from the speech's prosody, and writes per sequence a WAV, \
                  blendshape weights, head rotation and vertices on the face model, with train/val/test splits by \
                  sentence and a held-out voice. Deterministic: the same seed gives the same files byte for byte; \
-                 an interrupted run resumes. Needs eSpeak NG's library (libespeak-ng.so.1).",
+                 an interrupted run resumes. Needs eSpeak NG's library (libespeak-ng.so.1), and Flite's \
+                 for `flite:` voices.",
             )
             .input(PortSpec::new(
                 "face",
@@ -82,7 +83,8 @@ impl Node for Synthesize {
             .param(ParamSpec::text(
                 "voices",
                 DEFAULT_VOICES,
-                "Training voices, comma-separated eSpeak NG names with variants.",
+                "Training voices, comma-separated: eSpeak NG names with variants (en-us, en+f2), or Flite \
+                 voices (flite:slt, flite:rms, flite:awb, flite:kal16, flite:kal).",
             ))
             .param(ParamSpec::text(
                 "held_out_voice",
@@ -198,7 +200,6 @@ impl Node for Synthesize {
             head_motion: params.float("head_motion")? as f32,
         };
         let speakers = speakers(params, &settings, face.identity_names.len(), seed)?;
-        library().map_err(|e| NodeError::other(e.to_string()))?;
         for speaker in &speakers {
             let probe = Voice {
                 name: speaker.voice.clone(),
@@ -350,7 +351,10 @@ fn speakers(params: &Params, settings: &Settings, identities: usize, seed: u64) 
         .filter(|v| !v.is_empty())
         .collect();
     if names.is_empty() {
-        return Err(NodeError::param("voices", "name at least one eSpeak NG voice"));
+        return Err(NodeError::param(
+            "voices",
+            "name at least one voice (eSpeak NG, or Flite as flite:slt)",
+        ));
     }
     let held_out = params.text("held_out_voice")?.trim();
     if names.contains(&held_out) {

@@ -60,7 +60,8 @@ fn bilabials_close_the_lips_and_open_vowels_open_them() {
     let stage = Stage::new(rig, stored.clone());
     let driver = Driver::new(rig).unwrap();
     let mut checked = (0, 0);
-    for voice in ["en-us+m3", "en+f2"] {
+    // Two eSpeak NG voices and a Flite one: the same visemes whichever engine spoke.
+    for voice in ["en-us+m3", "en+f2", "flite:slt"] {
         let speaker = Speaker::draw("v0", voice, false, &settings(), rig.identity_names.len(), 1);
         let body = stage.body(&speaker);
         let text = "Pop Bob, a bad map by my palm. Papa may ban a mob.";
@@ -90,7 +91,7 @@ fn bilabials_close_the_lips_and_open_vowels_open_them() {
         }
     }
     assert!(
-        checked.0 >= 20 && checked.1 >= 6,
+        checked.0 >= 30 && checked.1 >= 9,
         "{checked:?} bilabials and open vowels checked"
     );
 }

@@ -1,91 +1,25 @@
-//! Speech with exact phoneme timings from eSpeak NG's library.
+//! eSpeak NG through its library: phoneme events carry the sample where each
+//! phoneme starts.
 //!
 //! The library is loaded at run time (`libespeak-ng.so.1`, or the file named
 //! by `GSPEECH_ESPEAK_LIB`), so the project builds and runs without it and
 //! only speech synthesis asks for it. Synthesis is synchronous: eSpeak calls
-//! back with audio and with phoneme events that carry the sample where each
-//! phoneme starts.
+//! back with audio and with phoneme events.
 //!
 //! eSpeak keeps state between utterances in static variables (glottal phase,
 //! noise and pitch-flutter positions), so the same text would sound slightly
 //! different depending on what was said before. To make each utterance depend
 //! only on its own text and voice, every call loads a fresh copy of the
-//! library and unloads it afterwards (about 15 ms), and seeds the C library's
-//! `rand`, which eSpeak NG 1.51 uses for breath noise, with the same value.
-//! Calls are serialised because eSpeak is not thread-safe.
+//! library and unloads it afterwards (about 15 ms), and its breath noise is
+//! seeded the same way every time ([`seed_noise`]).
+//! Calls are serialised by [`super::speak`].
 
 use std::cell::RefCell;
 use std::ffi::{CString, c_char, c_int, c_uint, c_void};
-use std::fmt;
-use std::sync::Mutex;
 
 use libloading::{Library, Symbol};
 
-/// A voice and how it speaks.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Voice {
-    /// An eSpeak NG voice name with an optional variant: `en-us`, `en+f2`, `en-gb-scotland+m3`.
-    pub name: String,
-    /// Words per minute (80–450).
-    pub rate: u32,
-    /// Base pitch, 0–100 (50 is the voice's normal).
-    pub pitch: u32,
-    /// Pitch range (intonation), 0–100 (50 is normal).
-    pub range: u32,
-}
-
-/// One phoneme and when it is spoken.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Phone {
-    /// eSpeak's name for it (`p`, `aI`, `_:` for a pause).
-    pub symbol: String,
-    /// Start, in seconds from the start of the audio.
-    pub start: f64,
-    /// End, in seconds (the next phoneme's start).
-    pub end: f64,
-}
-
-/// Synthesised speech.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Speech {
-    /// Mono samples in [-1, 1] at eSpeak's own rate.
-    pub samples: Vec<f32>,
-    /// eSpeak's sample rate (22,050 Hz for its voices).
-    pub sample_rate: u32,
-    /// The phonemes, back to back from 0 to the end of the audio.
-    pub phones: Vec<Phone>,
-}
-
-/// Why speech could not be made.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SpeechError {
-    /// The library could not be loaded.
-    Missing(String),
-    /// eSpeak NG has no such voice.
-    UnknownVoice(String),
-    /// Anything else eSpeak reported.
-    Failed(String),
-}
-
-impl fmt::Display for SpeechError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SpeechError::Missing(why) => write!(
-                f,
-                "eSpeak NG's library is not available ({why}); install it (Debian and Ubuntu: \
-                 `apt install espeak-ng`) or set GSPEECH_ESPEAK_LIB to the library's path"
-            ),
-            SpeechError::UnknownVoice(name) => write!(
-                f,
-                "eSpeak NG has no voice `{name}`; use a name from `espeak-ng --voices=en` (en, en-us, \
-                 en-gb-scotland, en-gb-x-rp, en-029, …), optionally with a variant such as +m3 or +f2"
-            ),
-            SpeechError::Failed(why) => write!(f, "eSpeak NG failed: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for SpeechError {}
+use super::{NOTHING_SPOKEN, Speaking, Speech, SpeechError, Voice, seed_noise};
 
 /// The library file names tried, most specific first.
 const LIBRARY_NAMES: [&str; 5] = [
@@ -142,16 +76,6 @@ thread_local! {
     static COLLECTED: RefCell<Collected> = RefCell::default();
 }
 
-static ESPEAK: Mutex<()> = Mutex::new(());
-
-/// The seed given to the C library's `rand` before every utterance.
-const NOISE_SEED: c_uint = 1;
-
-unsafe extern "C" {
-    /// The C library's seed for `rand`, which eSpeak NG's breath noise draws from.
-    fn srand(seed: c_uint);
-}
-
 unsafe extern "C" fn collect(wav: *mut i16, count: c_int, events: *mut Event) -> c_int {
     COLLECTED.with_borrow_mut(|c| {
         if !wav.is_null() && count > 0 {
@@ -174,12 +98,8 @@ unsafe extern "C" fn collect(wav: *mut i16, count: c_int, events: *mut Event) ->
     0
 }
 
-/// Whether eSpeak NG's library can be loaded, and which file it is.
-pub fn library() -> Result<String, SpeechError> {
-    open().map(|(_, name)| name)
-}
-
-fn open() -> Result<(Library, String), SpeechError> {
+/// Loads a fresh copy of the library.
+fn open() -> Result<Library, SpeechError> {
     let names: Vec<String> = match std::env::var("GSPEECH_ESPEAK_LIB") {
         Ok(path) if !path.is_empty() => vec![path],
         _ => LIBRARY_NAMES.iter().map(|n| n.to_string()).collect(),
@@ -188,19 +108,21 @@ fn open() -> Result<(Library, String), SpeechError> {
     for name in names {
         // SAFETY: eSpeak NG's initialisers only set up its own state.
         match unsafe { Library::new(&name) } {
-            Ok(lib) => return Ok((lib, name)),
+            Ok(lib) => return Ok(lib),
             Err(e) => last = e.to_string(),
         }
     }
-    Err(SpeechError::Missing(last))
+    Err(SpeechError::Missing(format!(
+        "eSpeak NG's library is not available ({last}); install it (Debian and Ubuntu: `apt install espeak-ng`) \
+         or set GSPEECH_ESPEAK_LIB to the library's path"
+    )))
 }
 
-/// Speaks `text` with `voice`, returning the audio and its phonemes.
-pub fn speak(text: &str, voice: &Voice) -> Result<Speech, SpeechError> {
-    let text = CString::new(text).map_err(|_| SpeechError::Failed("the text contains a NUL character".into()))?;
+/// Speaks `text` with the eSpeak NG `voice`, returning the audio and its phonemes.
+pub fn speak(text: &str, voice: &Voice, _speaking: &Speaking) -> Result<Speech, SpeechError> {
+    let text = CString::new(text).map_err(|_| failed("the text contains a NUL character"))?;
     let name = CString::new(voice.name.as_str()).map_err(|_| SpeechError::UnknownVoice(voice.name.clone()))?;
-    let _serial = ESPEAK.lock().unwrap_or_else(|e| e.into_inner());
-    let (lib, _) = open()?;
+    let lib = open()?;
     let missing = |e: libloading::Error| SpeechError::Missing(e.to_string());
     // SAFETY: the signatures are those of speak_lib.h; the library stays loaded
     // until every call below has returned.
@@ -229,9 +151,7 @@ pub fn speak(text: &str, voice: &Voice) -> Result<Speech, SpeechError> {
 
         let rate = initialize(SYNCHRONOUS, 0, std::ptr::null(), PHONEME_EVENTS | DONT_EXIT);
         if rate <= 0 {
-            return Err(SpeechError::Failed(
-                "it could not start; is its data (espeak-ng-data) installed?".into(),
-            ));
+            return Err(failed("it could not start; is its data (espeak-ng-data) installed?"));
         }
         set_callback(collect);
         let result = (|| {
@@ -239,17 +159,14 @@ pub fn speak(text: &str, voice: &Voice) -> Result<Speech, SpeechError> {
                 0 => {}
                 NOT_FOUND => return Err(SpeechError::UnknownVoice(voice.name.clone())),
                 code => {
-                    return Err(SpeechError::Failed(format!(
-                        "selecting voice `{}` gave error {code}",
-                        voice.name
-                    )));
+                    return Err(failed(format!("selecting voice `{}` gave error {code}", voice.name)));
                 }
             }
             for (parameter, value) in [(RATE, voice.rate), (PITCH, voice.pitch), (RANGE, voice.range)] {
                 set_parameter(parameter, value as c_int, 0);
             }
             COLLECTED.with_borrow_mut(|c| *c = Collected::default());
-            srand(NOISE_SEED);
+            seed_noise();
             let bytes = text.as_bytes_with_nul();
             let code = synth(
                 bytes.as_ptr().cast(),
@@ -262,7 +179,7 @@ pub fn speak(text: &str, voice: &Voice) -> Result<Speech, SpeechError> {
                 std::ptr::null_mut(),
             );
             if code != 0 {
-                return Err(SpeechError::Failed(format!("synthesis gave error {code}")));
+                return Err(failed(format!("synthesis gave error {code}")));
             }
             synchronize();
             Ok(())
@@ -272,40 +189,19 @@ pub fn speak(text: &str, voice: &Voice) -> Result<Speech, SpeechError> {
         rate as u32
     };
     drop(lib);
-    timed_phones(COLLECTED.take(), sample_rate)
+    let collected = COLLECTED.take();
+    Speech::from_starts(&collected.samples, sample_rate, collected.phones).ok_or_else(|| failed(NOTHING_SPOKEN))
 }
 
-/// Turns collected samples and phoneme starts into back-to-back phones.
-fn timed_phones(collected: Collected, sample_rate: u32) -> Result<Speech, SpeechError> {
-    let total = collected.samples.len();
-    if total == 0 || collected.phones.is_empty() {
-        return Err(SpeechError::Failed("no speech came out (is the text empty?)".into()));
-    }
-    let mut starts = collected.phones;
-    if starts[0].1 > 0 {
-        starts.insert(0, ("_".into(), 0));
-    }
-    let seconds = |sample: usize| sample.min(total) as f64 / sample_rate as f64;
-    let phones: Vec<Phone> = starts
-        .iter()
-        .enumerate()
-        .map(|(i, (symbol, start))| Phone {
-            symbol: symbol.clone(),
-            start: seconds(*start),
-            end: seconds(starts.get(i + 1).map_or(total, |next| next.1)),
-        })
-        .filter(|p| p.end > p.start)
-        .collect();
-    Ok(Speech {
-        samples: collected.samples.iter().map(|&s| s as f32 / 32768.0).collect(),
-        sample_rate,
-        phones,
-    })
+/// An eSpeak NG failure.
+fn failed(why: impl std::fmt::Display) -> SpeechError {
+    SpeechError::Failed(format!("eSpeak NG failed: {why}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataset::speech::{Phone, speak};
 
     fn voice(name: &str) -> Voice {
         Voice {
