@@ -88,35 +88,47 @@ fn corpus() -> PathBuf {
     common::repo_path("projects/assets/corpus/harvard.txt")
 }
 
-#[test]
-fn dataset_synth_writes_sequences_and_preview_renders_one_with_its_audio() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+/// `gspeech dataset synth` into `data` on the default face model and corpus, with more arguments.
+fn synth(data: &Path, more: &[&str]) -> Output {
     let (face, corpus) = (asset(), corpus());
-    let out = gspeech(&[
+    let mut args = vec![
         "dataset",
         "synth",
         "--out",
-        path(&data),
+        path(data),
         "--face",
         path(&face),
         "--corpus",
         path(&corpus),
-        "--sentences",
-        "2",
-        "--voices",
-        "en-us+m3",
-        "--held-out-voice",
-        "",
-        "--regions",
-        "face",
-        "--param",
-        "voices_per_sentence=1",
-        "--param",
-        "val_fraction=0",
-        "--param",
-        "test_fraction=0",
-    ]);
+    ];
+    args.extend_from_slice(more);
+    gspeech(&args)
+}
+
+#[test]
+fn dataset_synth_writes_sequences_and_preview_renders_one_with_its_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let face = asset();
+    let out = synth(
+        &data,
+        &[
+            "--sentences",
+            "2",
+            "--voices",
+            "en-us+m3",
+            "--held-out-voice",
+            "",
+            "--regions",
+            "face",
+            "--param",
+            "voices_per_sentence=1",
+            "--param",
+            "val_fraction=0",
+            "--param",
+            "test_fraction=0",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let index: serde_json::Value = serde_json::from_slice(&std::fs::read(data.join("dataset.json")).unwrap()).unwrap();
     assert_eq!(index["splits"]["train"], serde_json::json!(["s0001-v0", "s0002-v0"]));
@@ -161,21 +173,7 @@ fn dataset_synth_writes_sequences_and_preview_renders_one_with_its_audio() {
 fn dataset_synth_names_an_unknown_voice() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (face, corpus) = (asset(), corpus());
-    let out = gspeech(&[
-        "dataset",
-        "synth",
-        "--out",
-        path(&data),
-        "--face",
-        path(&face),
-        "--corpus",
-        path(&corpus),
-        "--sentences",
-        "1",
-        "--voices",
-        "en-us,xx-nowhere",
-    ]);
+    let out = synth(&data, &["--sentences", "1", "--voices", "en-us,xx-nowhere"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("eSpeak NG has no voice `xx-nowhere`"),

@@ -201,6 +201,7 @@ fn failed(why: impl std::fmt::Display) -> SpeechError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataset::speech::tests::{assert_phones_tile, rms};
     use crate::dataset::speech::{Phone, speak};
 
     fn voice(name: &str) -> Voice {
@@ -212,23 +213,11 @@ mod tests {
         }
     }
 
-    fn rms(samples: &[f32]) -> f32 {
-        (samples.iter().map(|s| s * s).sum::<f32>() / samples.len().max(1) as f32).sqrt()
-    }
-
     #[test]
     fn phonemes_tile_the_audio_and_match_its_loudness() {
         let speech = speak("Papa bought a map.", &voice("en-us")).unwrap();
         assert_eq!(speech.sample_rate, 22_050);
-        let duration = speech.samples.len() as f64 / 22_050.0;
-        assert_eq!(speech.phones.first().unwrap().start, 0.0);
-        assert!((speech.phones.last().unwrap().end - duration).abs() < 1e-9);
-        assert!(
-            speech
-                .phones
-                .windows(2)
-                .all(|w| w[0].end == w[1].start && w[0].start < w[0].end)
-        );
+        assert_phones_tile(&speech);
         // A pause fills the silence before the first phoneme.
         assert_eq!(speech.phones[0].symbol, "_");
         let spoken: Vec<&Phone> = speech.phones.iter().filter(|p| !p.symbol.starts_with('_')).collect();
@@ -237,11 +226,11 @@ mod tests {
         // Independently of eSpeak's events, the audio itself says where sound is:
         // vowels are loud, and the closure of a stop (its first half) is near silence.
         let span = |p: &Phone, from: f64, to: f64| {
-            let (a, b) = (p.start + (p.end - p.start) * from, p.start + (p.end - p.start) * to);
-            &speech.samples[(a * 22_050.0) as usize..(b * 22_050.0) as usize]
+            let length = p.end - p.start;
+            rms(&speech, p.start + length * from, p.start + length * to)
         };
-        let vowel = rms(span(spoken[1], 0.2, 0.8));
-        let closure = rms(span(spoken[2], 0.0, 0.5));
+        let vowel = span(spoken[1], 0.2, 0.8);
+        let closure = span(spoken[2], 0.0, 0.5);
         assert!(vowel > 0.05, "the vowel is loud: {vowel}");
         assert!(closure < vowel / 5.0, "the p closure is quiet: {closure} vs {vowel}");
     }

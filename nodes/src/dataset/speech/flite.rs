@@ -208,6 +208,8 @@ fn espeak_symbol(cmu: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataset::speech::Phone;
+    use crate::dataset::speech::tests::{assert_phones_tile, rms};
     use crate::dataset::visemes::lookup;
 
     fn voice(name: &str, rate: u32, pitch: u32) -> Voice {
@@ -227,15 +229,7 @@ mod tests {
     fn phonemes_tile_the_audio_in_espeak_symbols() {
         let speech = say("Papa bought a map.", &voice("slt", 175, 50));
         assert_eq!(speech.sample_rate, 16_000);
-        let duration = speech.samples.len() as f64 / 16_000.0;
-        assert_eq!(speech.phones.first().unwrap().start, 0.0);
-        assert!((speech.phones.last().unwrap().end - duration).abs() < 1e-9);
-        assert!(
-            speech
-                .phones
-                .windows(2)
-                .all(|w| w[0].end == w[1].start && w[0].start < w[0].end)
-        );
+        assert_phones_tile(&speech);
         let spoken: Vec<&str> = speech
             .phones
             .iter()
@@ -248,13 +242,9 @@ mod tests {
             "every phoneme has a viseme: {spoken:?}"
         );
         // The closure of the first /p/ is quiet next to the vowel after it.
-        let rms = |p: &super::super::Phone| {
-            let (a, b) = ((p.start * 16_000.0) as usize, (p.end * 16_000.0) as usize);
-            let s = &speech.samples[a..b];
-            (s.iter().map(|x| x * x).sum::<f32>() / s.len().max(1) as f32).sqrt()
-        };
+        let level = |p: &Phone| rms(&speech, p.start, p.end);
         let first_p = speech.phones.iter().position(|p| p.symbol == "p").unwrap();
-        let (closure, vowel) = (rms(&speech.phones[first_p]), rms(&speech.phones[first_p + 1]));
+        let (closure, vowel) = (level(&speech.phones[first_p]), level(&speech.phones[first_p + 1]));
         assert!(
             closure < vowel / 3.0,
             "the p is quieter than its vowel: {closure} vs {vowel}"

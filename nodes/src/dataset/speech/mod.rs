@@ -151,6 +151,28 @@ impl Speech {
 mod tests {
     use super::*;
 
+    /// Checks that the phones of `speech` tile its audio: the first starts at
+    /// 0, each ends where the next starts, none is empty, and the last ends
+    /// with the audio.
+    pub(super) fn assert_phones_tile(speech: &Speech) {
+        let duration = speech.samples.len() as f64 / speech.sample_rate as f64;
+        assert_eq!(speech.phones.first().unwrap().start, 0.0);
+        assert!((speech.phones.last().unwrap().end - duration).abs() < 1e-9);
+        assert!(
+            speech
+                .phones
+                .windows(2)
+                .all(|w| w[0].end == w[1].start && w[0].start < w[0].end)
+        );
+    }
+
+    /// The root-mean-square level of the audio of `speech` from `from` to `to` seconds.
+    pub(super) fn rms(speech: &Speech, from: f64, to: f64) -> f32 {
+        let at = |t: f64| ((t * speech.sample_rate as f64) as usize).min(speech.samples.len());
+        let samples = &speech.samples[at(from)..at(to)];
+        (samples.iter().map(|s| s * s).sum::<f32>() / samples.len().max(1) as f32).sqrt()
+    }
+
     #[test]
     fn phones_tile_the_audio_from_their_starts() {
         let starts = vec![("p".to_string(), 4), ("A:".to_string(), 6), ("_".to_string(), 10)];
