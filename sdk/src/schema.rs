@@ -112,6 +112,8 @@ impl Schema {
                         tensors: &[
                             t("vertex_offsets", F32, &[A, A, Dim::Is(3)], false),
                             t("weights", F32, &[A, A], false),
+                            // The face-model vertices the offsets are for, when not all of them.
+                            t("vertex_indices", U32, &[A], false),
                         ],
                         attrs: &[a("fps", PositiveNumber, true), a("weight_names", TextList, false)],
                         one_of: &["vertex_offsets", "weights"],

@@ -19,7 +19,7 @@
 
 use gspeech_sdk::{PortType, Record};
 
-use crate::face::{add_shapes, find_name};
+use crate::face::{Offsets, add_shapes, find_name};
 use crate::math::{Mat3, Vec3, add, cross, length, mat_to_quat, mul_vec, normalize, quat_mul, scale, sub, transpose};
 use crate::splats::Gaussians;
 
@@ -96,8 +96,8 @@ pub struct MeshSequence<'a> {
 
 /// How a motion moves the mesh.
 enum Drive<'a> {
-    /// Per-frame vertex offsets `[T, V, 3]`.
-    Offsets(&'a [f32]),
+    /// Per-frame vertex offsets.
+    Offsets(Offsets<'a>),
     /// Per-frame weights `[T, W]`, and the face model's expression each weight drives.
     Weights {
         weights: &'a [f32],
@@ -154,15 +154,9 @@ impl<'a> MeshSequence<'a> {
         };
         motion.validate()?;
         sequence.fps = motion.attr("fps").and_then(|v| v.as_f64());
-        if let Some(offsets) = motion.tensor("vertex_offsets") {
-            if offsets.shape()[1] != vertices {
-                return Err(format!(
-                    "motion: vertex offsets are for {} vertices, the face model has {vertices}",
-                    offsets.shape()[1]
-                ));
-            }
-            sequence.frames = offsets.shape()[0];
-            sequence.motion = Some(Drive::Offsets(offsets.as_f32().expect("validated")));
+        if let Some(offsets) = Offsets::of(motion, vertices)? {
+            sequence.frames = offsets.frames;
+            sequence.motion = Some(Drive::Offsets(offsets));
         } else {
             let weights = motion.tensor("weights").expect("validated: offsets or weights");
             let width = weights.shape()[1];
@@ -222,11 +216,7 @@ impl<'a> MeshSequence<'a> {
         let n = v.len();
         match &self.motion {
             None => {}
-            Some(Drive::Offsets(offsets)) => {
-                v.iter_mut()
-                    .zip(&offsets[frame * n..(frame + 1) * n])
-                    .for_each(|(v, o)| *v += o);
-            }
+            Some(Drive::Offsets(offsets)) => offsets.add_to(frame, &mut v),
             Some(Drive::Weights {
                 weights,
                 width,

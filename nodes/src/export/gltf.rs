@@ -16,6 +16,7 @@ use serde_json::json;
 use super::glb::{GlbBuilder, Usage};
 use super::weights::NamedWeights;
 use super::{output_path, write_file};
+use crate::face::Offsets;
 
 /// Writes a face model, and optionally its motion, as a `.glb` file.
 pub struct Gltf;
@@ -177,17 +178,11 @@ fn key_times(frames: usize, fps: f64) -> Vec<f32> {
 
 /// One morph target per frame of vertex offsets, each weighted 1 at its frame.
 fn vertex_animation(mesh: &FaceMesh, motion: &Record, fps: f64) -> Result<Animation, NodeError> {
-    let offsets = motion.tensor("vertex_offsets").expect("checked by the caller");
-    let (frames, vertices) = (offsets.shape()[0], offsets.shape()[1]);
-    if vertices != mesh.positions.len() {
-        return Err(NodeError::input(
-            "motion",
-            format!(
-                "moves {vertices} vertices but the face model has {}",
-                mesh.positions.len()
-            ),
-        ));
-    }
+    let vertices = mesh.positions.len();
+    let offsets = Offsets::of(motion, vertices)
+        .map_err(|e| NodeError::input("motion", e))?
+        .expect("checked by the caller");
+    let frames = offsets.frames;
     let bytes = frames * vertices * 12;
     if bytes > MAX_BINARY_BYTES {
         return Err(NodeError::input(
@@ -199,11 +194,12 @@ fn vertex_animation(mesh: &FaceMesh, motion: &Record, fps: f64) -> Result<Animat
             ),
         ));
     }
-    let frame_targets: Vec<Vec<[f32; 3]>> = offsets
-        .as_f32()
-        .expect("validated")
-        .chunks_exact(vertices * 3)
-        .map(|f| vectors(f, mesh.scale))
+    let frame_targets: Vec<Vec<[f32; 3]>> = (0..frames)
+        .map(|t| {
+            let mut dense = vec![0f32; vertices * 3];
+            offsets.add_to(t, &mut dense);
+            vectors(&dense, mesh.scale)
+        })
         .collect();
     Ok(Animation {
         target_names: (0..frames).map(|t| format!("frame_{t:05}")).collect(),

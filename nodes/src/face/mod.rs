@@ -18,6 +18,7 @@ pub mod import;
 mod model;
 mod names;
 pub mod obj;
+mod offsets;
 pub mod raster;
 pub(crate) mod rig;
 pub mod vertex_sets;
@@ -28,6 +29,7 @@ use gspeech_sdk::Node;
 
 pub use model::FaceModel;
 pub use names::{canonical_name, find_name};
+pub use offsets::Offsets;
 pub use rig::{FaceRig, FaceUvs, Region, add_shapes, blend, to_ranges};
 
 /// The face nodes.

@@ -133,19 +133,11 @@ impl FaceMesh {
     /// when the motion does not fit this face.
     pub fn posed(&self, motion: &Record, frame: usize) -> Option<Vec<[f32; 3]>> {
         let v = self.neutral.len();
-        if let Some(t) = motion.tensor("vertex_offsets")
-            && t.shape()[1] == v
-            && let Some(d) = t.as_f32()
-        {
-            let f = frame.min(t.shape()[0].checked_sub(1)?);
-            let off = &d[f * v * 3..(f + 1) * v * 3];
-            return Some(
-                self.neutral
-                    .iter()
-                    .zip(off.chunks_exact(3))
-                    .map(|(p, o)| [p[0] + o[0], p[1] + o[1], p[2] + o[2]])
-                    .collect(),
-            );
+        if let Ok(Some(offsets)) = gspeech_nodes::face::Offsets::of(motion, v) {
+            let f = frame.min(offsets.frames.checked_sub(1)?);
+            let mut flat: Vec<f32> = self.neutral.iter().flatten().copied().collect();
+            offsets.add_to(f, &mut flat);
+            return Some(flat.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect());
         }
         let t = motion.tensor("weights")?;
         let k = t.shape()[1];

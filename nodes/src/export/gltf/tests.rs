@@ -209,7 +209,7 @@ fn mismatched_inputs_are_named() {
         )
         .unwrap_err();
     assert!(
-        err.to_string().contains("moves 5 vertices but the face model has 4"),
+        err.to_string().contains("vertex offsets are for 5 vertices, the face model has 4"),
         "{err}"
     );
     let unnamed = Value::data(
