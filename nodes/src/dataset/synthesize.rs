@@ -223,7 +223,7 @@ impl Node for Synthesize {
         let factory = Factory {
             bodies: speakers.iter().map(|s| stage.body(s)).collect(),
             common: json!({
-                "generator": GENERATOR, "seed": seed, "face": digest(&face), "settings": settings.to_json(),
+                "generator": GENERATOR, "seed": seed, "face": face.digest(), "settings": settings.to_json(),
                 "stored": stage.stored.len(),
             }),
             stage,
@@ -545,16 +545,4 @@ fn ranges_json(indices: &[u32]) -> Json {
         .iter()
         .map(|r| json!([r.start, r.end]))
         .collect()
-}
-
-/// A digest of the rig's geometry, so sequences made from another model are remade.
-fn digest(face: &FaceRig) -> String {
-    let mut hasher = blake3::Hasher::new();
-    for values in [&face.neutral, &face.expressions, &face.identities] {
-        hasher.update(bytemuck::cast_slice(values));
-    }
-    face.expression_names.iter().for_each(|n| {
-        hasher.update(n.as_bytes());
-    });
-    hasher.finalize().to_hex().to_string()
 }

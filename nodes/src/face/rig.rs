@@ -126,6 +126,19 @@ impl FaceRig {
         blend(rest, &self.expressions, weights)
     }
 
+    /// A BLAKE3 digest of the shapes and expression names: what a motion
+    /// depends on, so data and models made on one rig can be matched to it.
+    pub fn digest(&self) -> String {
+        let mut hasher = blake3::Hasher::new();
+        for values in [&self.neutral, &self.expressions, &self.identities] {
+            hasher.update(bytemuck::cast_slice(values));
+        }
+        for name in &self.expression_names {
+            hasher.update(name.as_bytes());
+        }
+        hasher.finalize().to_hex().to_string()
+    }
+
     /// The canonical `face_model` record.
     pub fn to_record(&self) -> Record {
         let v = self.vertex_count();
