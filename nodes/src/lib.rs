@@ -17,6 +17,7 @@ pub mod face;
 pub mod features;
 pub mod io;
 pub mod math;
+pub mod motion;
 pub mod render;
 pub mod splats;
 pub mod value;
@@ -34,6 +35,19 @@ pub(crate) mod testing {
     }
 }
 
+/// The candle device a model node's `device` parameter names: `cpu`, or
+/// `cuda` and `metal` in builds with those features.
+pub fn model_device(name: &str) -> Result<candle_core::Device, gspeech_sdk::NodeError> {
+    use candle_core::Device;
+    use gspeech_sdk::NodeError;
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Device::new_cuda(0).map_err(|e| NodeError::param("device", format!("CUDA is not available: {e}"))),
+        "metal" => Device::new_metal(0).map_err(|e| NodeError::param("device", format!("Metal is not available: {e}"))),
+        other => Err(NodeError::param("device", format!("unknown device {other}"))),
+    }
+}
+
 /// Every built-in node type, in palette order.
 pub fn builtin() -> Vec<Arc<dyn Node>> {
     let mut nodes: Vec<Arc<dyn Node>> = Vec::new();
@@ -43,6 +57,7 @@ pub fn builtin() -> Vec<Arc<dyn Node>> {
     nodes.extend(features::nodes());
     nodes.extend(face::nodes());
     nodes.extend(dataset::nodes());
+    nodes.extend(motion::nodes());
     nodes.extend(splats::nodes());
     nodes.extend(camera::nodes());
     nodes.extend(render::nodes());

@@ -97,11 +97,6 @@ pub fn main(command: &DatasetCommand, plugins: &[PathBuf]) -> u8 {
 
 /// A two-node graph, `face.model` → `dataset.synthesize`, run like any graph.
 fn synth(args: &SynthArgs, plugins: &[PathBuf]) -> u8 {
-    let registry = load_registry(plugins);
-    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let mut doc = GraphDoc::new();
-    let mut face = NodeEntry::new("face", "face.model", 1);
-    face.params.insert("path".into(), json!(absolute(&args.face)));
     let mut synth = NodeEntry::new("synth", "dataset.synthesize", 1);
     for (name, value) in [
         ("out", json!(absolute(&args.out))),
@@ -114,32 +109,55 @@ fn synth(args: &SynthArgs, plugins: &[PathBuf]) -> u8 {
     ] {
         synth.params.insert(name.into(), value);
     }
-    let spec = registry.get("dataset.synthesize").map(|t| t.spec.clone());
-    for text in &args.params {
+    run_on_face(&args.face, synth, &args.params, args.events.is_some(), plugins, "gspeech dataset synth")
+}
+
+/// A path made absolute against the working folder (graphs resolve relative
+/// paths against their own file, which these command-built graphs do not have).
+pub(super) fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Runs `node` fed by a `face.model` node loading `face`, like any graph,
+/// after applying `--param NAME=VALUE` overrides to it.
+pub(super) fn run_on_face(
+    face_path: &Path,
+    mut node: NodeEntry,
+    overrides: &[String],
+    events: bool,
+    plugins: &[PathBuf],
+    origin: &str,
+) -> u8 {
+    let registry = load_registry(plugins);
+    let mut face = NodeEntry::new("face", "face.model", 1);
+    face.params.insert("path".into(), json!(absolute(face_path)));
+    let spec = registry.get(&node.type_id).map(|t| t.spec.clone());
+    for text in overrides {
         let parsed = text.split_once('=').and_then(|(name, value)| {
             let param = spec.as_ref()?.param_named(name)?;
             Some(param.kind.parse_text(value).map(|v| (name, v)))
         });
         match parsed {
             Some(Ok((name, value))) => {
-                synth.params.insert(name.into(), value.to_json());
+                node.params.insert(name.into(), value.to_json());
             }
             Some(Err(e)) => {
                 eprintln!("error: --param {text}: {e}");
                 return EXIT_INVALID;
             }
             None => {
-                eprintln!("error: --param {text}: expected NAME=VALUE with a parameter of dataset.synthesize");
+                eprintln!("error: --param {text}: expected NAME=VALUE with a parameter of {}", node.type_id);
                 return EXIT_INVALID;
             }
         }
     }
-    doc.nodes = vec![face, synth];
+    let mut doc = GraphDoc::new();
     doc.edges = vec![Edge {
         from: Endpoint::new("face", "face"),
-        to: Endpoint::new("synth", "face"),
+        to: Endpoint::new(&node.id, "face"),
     }];
-    let plan = match plan(&doc, &registry, Path::new("gspeech dataset synth")) {
+    doc.nodes = vec![face, node];
+    let plan = match plan(&doc, &registry, Path::new(origin)) {
         Ok(plan) => plan,
         Err(code) => return code,
     };
@@ -147,7 +165,7 @@ fn synth(args: &SynthArgs, plugins: &[PathBuf]) -> u8 {
         &plan,
         Vec::new(),
         &Execution {
-            events: args.events.is_some(),
+            events,
             cache: None,
             jobs: None,
         },

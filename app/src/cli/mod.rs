@@ -5,8 +5,10 @@
 
 pub mod commands;
 mod dataset;
+mod eval;
 mod face;
 mod progress;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +75,12 @@ enum Command {
     /// Make synthetic speech-motion datasets and look at their sequences.
     #[command(subcommand)]
     Dataset(dataset::DatasetCommand),
+    /// Train models: the speech-to-motion model.
+    #[command(subcommand)]
+    Train(train::TrainCommand),
+    /// Evaluate models on held-out data beside baselines.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
     /// Open the desktop editor (also what `gspeech` alone does).
     #[cfg(feature = "editor")]
     Edit(EditArgs),
@@ -146,6 +154,8 @@ pub fn main() -> ExitCode {
         Some(Command::Plugins { json }) => commands::plugins(json, plugins),
         Some(Command::Face(command)) => face::main(&command),
         Some(Command::Dataset(command)) => dataset::main(&command, plugins),
+        Some(Command::Train(command)) => train::main(&command, plugins),
+        Some(Command::Eval(command)) => eval::main(&command),
         #[cfg(feature = "editor")]
         Some(Command::Edit(args)) => commands::edit(&args, plugins),
         #[cfg(feature = "editor")]

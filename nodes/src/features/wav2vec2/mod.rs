@@ -86,15 +86,6 @@ pub fn chunk_plan(
     plan
 }
 
-fn device(name: &str) -> Result<Device, NodeError> {
-    match name {
-        "cpu" => Ok(Device::Cpu),
-        "cuda" => Device::new_cuda(0).map_err(|e| NodeError::param("device", format!("CUDA is not available: {e}"))),
-        "metal" => Device::new_metal(0).map_err(|e| NodeError::param("device", format!("Metal is not available: {e}"))),
-        other => Err(NodeError::param("device", format!("unknown device {other}"))),
-    }
-}
-
 impl Node for Wav2Vec2Features {
     fn spec(&self) -> NodeSpec {
         NodeSpec::new("features.wav2vec2", 1, "Wav2Vec 2.0 Features")
@@ -167,7 +158,7 @@ impl Node for Wav2Vec2Features {
                 ),
             ));
         }
-        let device = device(params.text("device")?)?;
+        let device = crate::model_device(params.text("device")?)?;
         let (config, model) = load_model(params.path("model")?, &device)?;
         let mono = audio.mono();
         let samples = if params.bool("normalize")? {

@@ -1,0 +1,102 @@
+//! `gspeech eval`: evaluating models on held-out data, beside baselines.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use gspeech_nodes::face::asset::read_asset;
+use gspeech_nodes::motion::MotionModel;
+use gspeech_nodes::motion::eval::{Evaluation, Method, Row, table};
+use gspeech_nodes::motion::train::steps_per_frame;
+use gspeech_nodes::motion::data::Dataset;
+use gspeech_sdk::{CancelToken, NodeError, fs::write_atomic};
+
+use super::commands::install_interrupt_handler;
+use super::{EXIT_CANCELLED, EXIT_INVALID, EXIT_NODE_FAILED, EXIT_OK};
+
+/// The `eval` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum EvalCommand {
+    /// Score motion models on a dataset's held-out splits beside the static template: LVE (both
+    /// definitions), FDD, bilabial closure, mouth-opening correlation and jitter.
+    Motion {
+        /// Checkpoints to score (each a row per split).
+        #[arg(required = true, value_name = "MODEL.safetensors")]
+        models: Vec<PathBuf>,
+        /// The dataset folder.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// The face model the dataset was made on.
+        #[arg(
+            long,
+            value_name = "FILE.json",
+            default_value = "projects/assets/face/ict-facekit.json"
+        )]
+        face: PathBuf,
+        /// Splits to score, comma-separated.
+        #[arg(long, default_value = "test,test_voice")]
+        splits: String,
+        /// Also write the rows as JSON to this file.
+        #[arg(long, value_name = "FILE.json")]
+        json: Option<PathBuf>,
+    },
+}
+
+/// Runs an `eval` subcommand.
+pub fn main(command: &EvalCommand) -> u8 {
+    let EvalCommand::Motion {
+        models,
+        data,
+        face,
+        splits,
+        json,
+    } = command;
+    let cancel = CancelToken::new();
+    install_interrupt_handler(&cancel);
+    match eval_motion(models, data, face, splits, json.as_deref(), &cancel) {
+        Ok(()) => EXIT_OK,
+        Err((code, NodeError::Cancelled)) if code == EXIT_NODE_FAILED => EXIT_CANCELLED,
+        Err((code, e)) => {
+            eprintln!("error: {e}");
+            code
+        }
+    }
+}
+
+fn eval_motion(
+    paths: &[PathBuf],
+    data: &Path,
+    face: &Path,
+    splits: &str,
+    json: Option<&Path>,
+    cancel: &CancelToken,
+) -> Result<(), (u8, NodeError)> {
+    let invalid = |e| (EXIT_INVALID, e);
+    let failed = |e| (EXIT_NODE_FAILED, e);
+    let rig = read_asset(face).map_err(invalid)?;
+    let dataset = Dataset::open(data).map_err(invalid)?;
+    let models = paths
+        .iter()
+        .map(|p| MotionModel::load(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
+    let splits: Vec<&str> = splits.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    eprintln!("reading {} of {}", splits.join(", "), data.display());
+    let evaluation = Evaluation::new(&dataset, &rig, &splits, steps_per_frame(dataset.fps), cancel).map_err(invalid)?;
+    let mut rows: Vec<Row> = evaluation.score("template (static)", &Method::Template, cancel).map_err(failed)?;
+    for (path, model) in paths.iter().zip(&models) {
+        let name = format!(
+            "{} ({})",
+            path.file_stem().unwrap_or_default().to_string_lossy(),
+            model.config.architecture.name()
+        );
+        eprintln!("scoring {name}");
+        rows.extend(evaluation.score(&name, &Method::Model(model), cancel).map_err(failed)?);
+    }
+    print!("{}", table(&rows));
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&rows).expect("rows serialise");
+        write_atomic(path, text.as_bytes(), cancel).map_err(failed)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}

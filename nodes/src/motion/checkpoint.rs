@@ -1,0 +1,208 @@
+//! Motion-model checkpoints: one `.safetensors` file holding a `motion_model`
+//! value (the format `io.save` writes, with a checksum of every tensor): the
+//! network's weights, the feature statistics it normalises with, and its
+//! [`Config`] as JSON. Loading checks every tensor's name and shape.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use gspeech_sdk::{CancelToken, NodeError, PortType, Record, Value, store};
+
+use super::config::Config;
+use super::model::MotionTransformer;
+
+/// Name of the value inside a checkpoint file.
+pub const VALUE: &str = "motion_model";
+/// Tensor names of the feature statistics.
+const MEAN: &str = "features.mean";
+const STD: &str = "features.std";
+
+/// Per-dimension statistics of the training features, for normalisation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureStats {
+    /// Mean of each feature dimension.
+    pub mean: Vec<f32>,
+    /// Standard deviation of each (never below 1e-5).
+    pub std: Vec<f32>,
+}
+
+impl FeatureStats {
+    /// Statistics over the rows of several `[frames, dims]` matrices.
+    pub fn measure<'a>(matrices: impl IntoIterator<Item = &'a [f32]>, dims: usize) -> FeatureStats {
+        let mut sum = vec![0f64; dims];
+        let mut square = vec![0f64; dims];
+        let mut rows = 0usize;
+        for m in matrices {
+            for row in m.chunks_exact(dims) {
+                for (d, &v) in row.iter().enumerate() {
+                    sum[d] += v as f64;
+                    square[d] += (v as f64) * (v as f64);
+                }
+                rows += 1;
+            }
+        }
+        let n = rows.max(1) as f64;
+        let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+        FeatureStats {
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            std: square
+                .iter()
+                .zip(&mean)
+                .map(|(s, m)| (s / n - m * m).max(0.0).sqrt().max(1e-5) as f32)
+                .collect(),
+        }
+    }
+
+    /// Normalises `[frames, dims]` values in place.
+    pub fn apply(&self, values: &mut [f32]) {
+        let dims = self.mean.len();
+        for row in values.chunks_exact_mut(dims) {
+            for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
+                *v = (*v - m) / s;
+            }
+        }
+    }
+}
+
+/// A loaded motion model: configuration, feature statistics and network.
+#[derive(Clone, Debug)]
+pub struct MotionModel {
+    /// What it is and what it was trained on.
+    pub config: Config,
+    /// How it normalises features.
+    pub stats: FeatureStats,
+    /// The network.
+    pub network: MotionTransformer,
+}
+
+impl MotionModel {
+    /// Builds the model from a `motion_model` record; problems name the tensor.
+    pub fn from_record(record: &Record, device: &Device) -> Result<MotionModel, String> {
+        let config: Config = serde_json::from_value(record.attr("config").cloned().unwrap_or_default())
+            .map_err(|e| format!("its `config` is not a motion-model configuration: {e}"))?;
+        config.check().map_err(|e| format!("its configuration is invalid: {e}"))?;
+        let mut tensors = HashMap::new();
+        for (name, tensor) in record.tensors() {
+            let values = tensor
+                .as_f32()
+                .ok_or_else(|| format!("tensor `{name}` must be f32"))?;
+            let t = Tensor::from_slice(values, tensor.shape(), device).map_err(|e| e.to_string())?;
+            tensors.insert(name.clone(), t);
+        }
+        let dims = config.features.dims;
+        let stat = |name: &str| -> Result<Vec<f32>, String> {
+            let t = record
+                .tensor(name)
+                .ok_or_else(|| format!("tensor `{name}` is missing"))?;
+            if t.shape() != [dims] {
+                return Err(format!("tensor `{name}` has shape {:?}, the features have {dims} dimensions", t.shape()));
+            }
+            Ok(t.as_f32().expect("checked above").to_vec())
+        };
+        let stats = FeatureStats {
+            mean: stat(MEAN)?,
+            std: stat(STD)?,
+        };
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        let network = MotionTransformer::new(vb, &config).map_err(|e| e.to_string())?;
+        Ok(MotionModel { config, stats, network })
+    }
+
+    /// Reads a checkpoint file onto the CPU.
+    pub fn load(path: &Path) -> Result<MotionModel, NodeError> {
+        let record = read(path)?;
+        MotionModel::from_record(&record, &Device::Cpu).map_err(|e| NodeError::file(path, e))
+    }
+}
+
+/// The `motion_model` record of a network's weights (`name → tensor`), its
+/// statistics and configuration.
+pub fn to_record(config: &Config, stats: &FeatureStats, weights: &BTreeMap<String, Tensor>) -> Result<Record, String> {
+    let mut record = Record::new(PortType::MotionModel)
+        .with_attr("architecture", config.architecture.name())
+        .with_attr("config", serde_json::to_value(config).map_err(|e| e.to_string())?);
+    for (name, tensor) in weights {
+        let values: Vec<f32> = tensor
+            .flatten_all()
+            .and_then(|t| t.to_dtype(DType::F32))
+            .and_then(|t| t.to_vec1())
+            .map_err(|e| e.to_string())?;
+        let t = gspeech_sdk::Tensor::from_f32(tensor.dims(), values).map_err(|e| e.to_string())?;
+        record = record.with_tensor(name.clone(), t);
+    }
+    let dims = [stats.mean.len()];
+    Ok(record
+        .with_tensor(MEAN, gspeech_sdk::Tensor::from_f32(&dims, stats.mean.clone()).expect("1-D"))
+        .with_tensor(STD, gspeech_sdk::Tensor::from_f32(&dims, stats.std.clone()).expect("1-D")))
+}
+
+/// Writes a checkpoint atomically: a reader sees the old file or the new one.
+pub fn save(path: &Path, record: Record, cancel: &CancelToken) -> Result<(), NodeError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| NodeError::file(dir, e))?;
+    }
+    let values = BTreeMap::from([(VALUE.to_string(), Value::data(record))]);
+    store::save(path, &values, cancel)
+}
+
+/// Reads a checkpoint's record, checking its kind.
+pub fn read(path: &Path) -> Result<Record, NodeError> {
+    let values = store::load(path)?;
+    match values.get(VALUE) {
+        Some(Value::Data(record)) if record.kind() == PortType::MotionModel => Ok((**record).clone()),
+        _ => Err(NodeError::file(
+            path,
+            format!("is not a motion-model checkpoint (it holds no `{VALUE}` value)"),
+        )),
+    }
+}
+
+/// `motion.model`: loads a checkpoint once for every node that uses it.
+pub struct LoadModel;
+
+impl gspeech_sdk::Node for LoadModel {
+    fn spec(&self) -> gspeech_sdk::NodeSpec {
+        use gspeech_sdk::{FileFilter, ParamSpec, PathRole, PortSpec};
+        gspeech_sdk::NodeSpec::new("motion.model", 1, "Motion Model")
+            .doc(
+                "Loads a speech-to-motion checkpoint (`.safetensors` from `gspeech train motion`; the default model \
+                 ships in projects/assets/motion). Its configuration says what it reads (feature kind and \
+                 dimensions), the face model it drives, its speaker styles and how it was trained; every tensor is \
+                 checked by name and shape.",
+            )
+            .output(PortSpec::new("model", PortType::MotionModel, "The model."))
+            .param(ParamSpec::path(
+                "path",
+                PathRole::InputFile,
+                vec![FileFilter::new("Motion model", &["safetensors"])],
+                "",
+                "The checkpoint.",
+            ))
+    }
+
+    fn run(
+        &self,
+        ctx: &gspeech_sdk::RunContext,
+        _inputs: &gspeech_sdk::Inputs,
+        params: &gspeech_sdk::Params,
+    ) -> Result<gspeech_sdk::Outputs, NodeError> {
+        let path = params.path("path")?;
+        let record = read(path)?;
+        let model = MotionModel::from_record(&record, &Device::Cpu).map_err(|e| NodeError::file(path, e))?;
+        let c = &model.config;
+        ctx.info(&format!(
+            "{} model: {} {}-dimensional features, {} fps, {} speakers, face `{}` ({} of {} vertices moved)",
+            c.architecture.name(),
+            c.features.kind,
+            c.features.dims,
+            c.fps,
+            c.speakers.len(),
+            c.face.name,
+            c.face.moved_vertices().len(),
+            c.face.vertices
+        ));
+        Ok(gspeech_sdk::Outputs::new().with("model", Value::data(record)))
+    }
+}

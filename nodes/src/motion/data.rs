@@ -1,0 +1,290 @@
+//! Training and evaluation data: a speech–motion dataset folder as the
+//! capture factory writes it, read into memory as clips of audio features
+//! and per-frame expression weights.
+//!
+//! The factory's stored vertices carry the head's motion; the motion model
+//! predicts the face in the head's frame, as FaceFormer and the datasets it
+//! reads do (VOCASET and BIWI come with the head pose removed). The face's
+//! offsets are linear in the weights on a blendshape rig, so the targets are
+//! the weights applied to the rig's expression shapes ([`Targets`]), exactly
+//! the offsets the factory posed before it turned the head.
+
+use std::path::{Path, PathBuf};
+
+use gspeech_sdk::{CancelToken, NodeError, PortType, Value, store};
+use rayon::prelude::*;
+use serde_json::Value as Json;
+
+use crate::audio::decode;
+use crate::audio::loudness::integrated;
+use crate::face::FaceRig;
+use crate::features::{frame_count, interpolate_linear, log_mel};
+
+/// The bilabial phonemes, in the factory's (eSpeak NG's) symbols.
+pub const BILABIALS: [&str; 3] = ["p", "b", "m"];
+
+/// How audio becomes features: as the default project makes them, with
+/// `audio.load` normalising the loudness and `features.mel` at its defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureRecipe {
+    /// Mel bands (the `features.mel` node's default, 80).
+    pub mel_bands: usize,
+    /// Integrated loudness the audio is normalised to first, LUFS.
+    pub loudness: f64,
+}
+
+impl Default for FeatureRecipe {
+    fn default() -> FeatureRecipe {
+        FeatureRecipe {
+            mel_bands: 80,
+            loudness: -23.0,
+        }
+    }
+}
+
+impl FeatureRecipe {
+    /// Log-mel features of mono audio, `[frames, bands]` at 50 Hz.
+    pub fn features(&self, samples: &[f32], sample_rate: u32) -> Result<Vec<f32>, String> {
+        let measured = integrated(&[samples], sample_rate).ok_or("is too quiet to measure its loudness")?;
+        let gain = 10f64.powf((self.loudness - measured) / 20.0) as f32;
+        let scaled: Vec<f32> = samples.iter().map(|s| s * gain).collect();
+        log_mel(&scaled, sample_rate, self.mel_bands, 0.0, 0.0)
+    }
+}
+
+/// One sequence in memory.
+#[derive(Clone, Debug)]
+pub struct Clip {
+    /// Its id (`s0001-v0`).
+    pub id: String,
+    /// The speaker's id.
+    pub speaker: String,
+    /// Raw features resampled to `steps` rows per video frame, `[frames · steps, dims]`.
+    pub features: Vec<f32>,
+    /// Expression weights, `[frames, K]`.
+    pub weights: Vec<f32>,
+    /// Video frames.
+    pub frames: usize,
+    /// When each bilabial phoneme starts and ends, seconds.
+    pub bilabials: Vec<(f64, f64)>,
+}
+
+/// A dataset folder's index.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// The folder.
+    pub root: PathBuf,
+    /// `dataset.json`.
+    pub index: Json,
+    /// Frames per second of its motion.
+    pub fps: f64,
+    /// The rig's expression names, one per weight.
+    pub weight_names: Vec<String>,
+}
+
+impl Dataset {
+    /// Opens a dataset folder written by the capture factory.
+    pub fn open(root: &Path) -> Result<Dataset, NodeError> {
+        let path = root.join(crate::dataset::writer::INDEX);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            NodeError::file(&path, format!("{e} (is this a dataset folder made by `gspeech dataset synth`?)"))
+        })?;
+        let index: Json = serde_json::from_str(&text).map_err(|e| NodeError::file(&path, e))?;
+        if index["format"] != crate::dataset::writer::FORMAT {
+            return Err(NodeError::file(&path, "is not a speech–motion dataset index"));
+        }
+        let fps = index["settings"]["fps"]
+            .as_f64()
+            .ok_or_else(|| NodeError::file(&path, "has no `settings.fps`"))?;
+        let weight_names = index["weight_names"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .ok_or_else(|| NodeError::file(&path, "has no `weight_names`"))?;
+        Ok(Dataset {
+            root: root.to_path_buf(),
+            index,
+            fps,
+            weight_names,
+        })
+    }
+
+    /// The digest of the face model the dataset was made on.
+    pub fn face_digest(&self) -> &str {
+        self.index["face_model"]["digest"].as_str().unwrap_or("")
+    }
+
+    /// Checks that the dataset was made on `face`, naming both when not.
+    pub fn check_face(&self, face: &FaceRig) -> Result<(), NodeError> {
+        let digest = face.digest();
+        if self.face_digest() != digest {
+            return Err(NodeError::file(
+                self.root.join(crate::dataset::writer::INDEX),
+                format!(
+                    "was made on the face model `{}` (digest {}…), not on `{}` (digest {}…)",
+                    self.index["face_model"]["name"].as_str().unwrap_or("?"),
+                    self.face_digest().get(..12).unwrap_or(""),
+                    face.name,
+                    &digest[..12]
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The sequence ids of a split (`train`, `val`, `test`, `test_voice`).
+    pub fn split(&self, name: &str) -> Result<Vec<String>, NodeError> {
+        let known: Vec<&str> = self.index["splits"]
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let ids = self.index["splits"][name].as_array().ok_or_else(|| {
+            NodeError::file(
+                self.root.join(crate::dataset::writer::INDEX),
+                format!("has no split `{name}`; it has {}", known.join(", ")),
+            )
+        })?;
+        Ok(ids.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+    }
+
+    /// The ids of the speakers whose sequences are in `train`, in order.
+    pub fn training_speakers(&self) -> Vec<String> {
+        self.index["speakers"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|s| s["held_out"] != true)
+                    .filter_map(|s| s["id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Reads the clips of `ids` (in parallel), with features `steps` rows per
+    /// frame. Any problem names the sequence's file.
+    pub fn load(
+        &self,
+        ids: &[String],
+        recipe: &FeatureRecipe,
+        steps: usize,
+        cancel: &CancelToken,
+    ) -> Result<Vec<Clip>, NodeError> {
+        ids.par_iter()
+            .map(|id| {
+                if cancel.is_cancelled() {
+                    return Err(NodeError::Cancelled);
+                }
+                self.load_clip(id, recipe, steps)
+            })
+            .collect()
+    }
+
+    fn load_clip(&self, id: &str, recipe: &FeatureRecipe, steps: usize) -> Result<Clip, NodeError> {
+        let dir = crate::dataset::writer::sequences_dir(&self.root).join(id);
+        let meta_path = dir.join("meta.json");
+        let meta: Json = std::fs::read_to_string(&meta_path)
+            .map_err(|e| NodeError::file(&meta_path, e))
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| NodeError::file(&meta_path, e)))?;
+
+        let audio_path = dir.join("audio.wav");
+        let audio = decode(&audio_path, 1 << 30, &|_| {}, &|| false)?;
+        let samples = audio.channels.into_iter().next().unwrap_or_default();
+        let frames = frame_count(samples.len(), audio.sample_rate as f64, self.fps);
+
+        let motion_path = dir.join("motion.safetensors");
+        let values = store::load(&motion_path)?;
+        let motion = match values.values().next() {
+            Some(Value::Data(r)) if r.kind() == PortType::Motion => r.clone(),
+            _ => return Err(NodeError::file(&motion_path, "holds no motion value")),
+        };
+        let weights = motion
+            .tensor("weights")
+            .and_then(|t| t.as_f32().map(|w| (t.shape().to_vec(), w.to_vec())))
+            .ok_or_else(|| NodeError::file(&motion_path, "has no f32 `weights`"))?;
+        let (shape, weights) = weights;
+        if shape[1] != self.weight_names.len() {
+            return Err(NodeError::file(
+                &motion_path,
+                format!("has {} weights per frame, the dataset names {}", shape[1], self.weight_names.len()),
+            ));
+        }
+        if shape[0] != frames {
+            return Err(NodeError::file(
+                &motion_path,
+                format!(
+                    "has {} frames of motion but its audio lasts {frames} frames at {} fps",
+                    shape[0], self.fps
+                ),
+            ));
+        }
+        for (name, tensor) in [("weights", motion.tensor("weights")), ("vertices", motion.tensor("vertices"))] {
+            if let Some(values) = tensor.and_then(|t| t.as_f32())
+                && let Some(i) = values.iter().position(|v| !v.is_finite())
+            {
+                return Err(NodeError::file(&motion_path, format!("`{name}` holds a non-finite value at {i}")));
+            }
+        }
+
+        let mel = recipe
+            .features(&samples, audio.sample_rate)
+            .map_err(|e| NodeError::file(&audio_path, e))?;
+        let dims = recipe.mel_bands;
+        if mel.len() < dims || frames == 0 {
+            return Err(NodeError::file(&audio_path, "is shorter than one video frame"));
+        }
+        let bilabials = meta["phonemes"]
+            .as_array()
+            .map(|phones| {
+                phones
+                    .iter()
+                    .filter(|p| p["symbol"].as_str().is_some_and(|s| BILABIALS.contains(&s)))
+                    .filter_map(|p| Some((p["start"].as_f64()?, p["end"].as_f64()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Clip {
+            id: id.to_string(),
+            speaker: meta["speaker"].as_str().unwrap_or_default().to_string(),
+            features: interpolate_linear(&mel, dims, frames * steps),
+            weights,
+            frames,
+            bilabials,
+        })
+    }
+}
+
+/// The map from expression weights to vertex offsets on the moved vertices:
+/// the rig's expression shapes restricted to them, `[K, moved · 3]`.
+#[derive(Clone, Debug)]
+pub struct Targets {
+    /// The shapes, row-major.
+    pub shapes: Vec<f32>,
+    /// Weights per frame.
+    pub expressions: usize,
+}
+
+impl Targets {
+    /// The expression shapes of `face` on `moved` vertices.
+    pub fn new(face: &FaceRig, moved: &[u32]) -> Targets {
+        let v = face.vertex_count();
+        let shapes = face
+            .expressions
+            .chunks_exact(v * 3)
+            .flat_map(|shape| moved.iter().flat_map(move |&i| &shape[i as usize * 3..i as usize * 3 + 3]))
+            .copied()
+            .collect();
+        Targets {
+            shapes,
+            expressions: face.expression_names.len(),
+        }
+    }
+
+    /// Vertex offsets `[frames, moved · 3]` for weights `[frames, K]`.
+    pub fn offsets(&self, weights: &[f32]) -> Vec<f32> {
+        let width = self.shapes.len() / self.expressions.max(1);
+        let mut out = vec![0f32; weights.len() / self.expressions.max(1) * width];
+        for (row, w) in out.chunks_exact_mut(width).zip(weights.chunks_exact(self.expressions)) {
+            crate::face::add_shapes(row, &self.shapes, w);
+        }
+        out
+    }
+}

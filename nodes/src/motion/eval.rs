@@ -1,0 +1,180 @@
+//! Evaluation of motion models on a dataset's held-out splits, beside the
+//! static-template baseline, with the metrics of [`super::metrics`].
+
+use std::collections::HashMap;
+
+use gspeech_sdk::{CancelToken, NodeError};
+use serde::Serialize;
+
+use super::checkpoint::MotionModel;
+use super::data::{Clip, Dataset, FeatureRecipe, Targets};
+use super::generate::{GenerateOptions, generate};
+use super::metrics::{Accumulator, MetricSets, Metrics, Scored};
+use super::train::{millimetres_per_unit, moved_vertices};
+use crate::face::FaceRig;
+
+/// What predicts the motion.
+pub enum Method<'a> {
+    /// The face at rest: zero offsets.
+    Template,
+    /// A trained model.
+    Model(&'a MotionModel),
+}
+
+/// One row of the table.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// The method's name.
+    pub method: String,
+    /// The split.
+    pub split: String,
+    /// Its metrics.
+    pub metrics: Metrics,
+}
+
+/// A dataset's held-out clips, ready to score.
+pub struct Evaluation<'a> {
+    face: &'a FaceRig,
+    moved: Vec<u32>,
+    sets: MetricSets,
+    targets: Targets,
+    mm: f32,
+    fps: f64,
+    rest_gaps: HashMap<String, f32>,
+    /// `(split, clips)` for each split scored.
+    pub splits: Vec<(String, Vec<Clip>)>,
+}
+
+impl<'a> Evaluation<'a> {
+    /// Reads `splits` of `dataset` (made on `face`) with `steps` feature rows per frame.
+    pub fn new(
+        dataset: &Dataset,
+        face: &'a FaceRig,
+        splits: &[&str],
+        steps: usize,
+        cancel: &CancelToken,
+    ) -> Result<Evaluation<'a>, NodeError> {
+        dataset.check_face(face)?;
+        let moved = moved_vertices(face);
+        let sets = MetricSets::new(face, &moved);
+        let mm = millimetres_per_unit(&face.units) as f32;
+        let mut rest_gaps = HashMap::new();
+        if face.landmarks.len() >= 68 {
+            let (upper, lower) = (face.landmarks[62] as usize, face.landmarks[66] as usize);
+            for speaker in dataset.index["speakers"].as_array().into_iter().flatten() {
+                let identity: Vec<f32> = speaker["identity"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_f64().map(|v| v as f32)).collect())
+                    .unwrap_or_default();
+                let rest = face.identity_shape(&identity);
+                let gap = (rest[upper * 3 + 1] - rest[lower * 3 + 1]) * mm;
+                rest_gaps.insert(speaker["id"].as_str().unwrap_or_default().to_string(), gap);
+            }
+        }
+        let recipe = FeatureRecipe::default();
+        let splits = splits
+            .iter()
+            .map(|&name| Ok((name.to_string(), dataset.load(&dataset.split(name)?, &recipe, steps, cancel)?)))
+            .collect::<Result<Vec<_>, NodeError>>()?;
+        Ok(Evaluation {
+            face,
+            targets: Targets::new(face, &moved),
+            moved,
+            sets,
+            mm,
+            fps: dataset.fps,
+            rest_gaps,
+            splits,
+        })
+    }
+
+    /// Scores `method` on every split.
+    pub fn score(&self, name: &str, method: &Method, cancel: &CancelToken) -> Result<Vec<Row>, NodeError> {
+        if let Method::Model(model) = method {
+            super::generate::check_face(model, self.face).map_err(NodeError::other)?;
+            if model.config.fps != self.fps {
+                return Err(NodeError::other(format!(
+                    "{name} makes {} fps motion, the dataset has {} fps",
+                    model.config.fps, self.fps
+                )));
+            }
+        }
+        let mut rows = Vec::new();
+        for (split, clips) in &self.splits {
+            let mut acc = Accumulator::default();
+            for clip in clips {
+                if cancel.is_cancelled() {
+                    return Err(NodeError::Cancelled);
+                }
+                let truth: Vec<f32> = self.targets.offsets(&clip.weights).iter().map(|v| v * self.mm).collect();
+                let predicted: Vec<f32> = match method {
+                    Method::Template => vec![0.0; truth.len()],
+                    Method::Model(model) => self.predict(model, clip)?.iter().map(|v| v * self.mm).collect(),
+                };
+                let frame = |t: f64| ((t * self.fps).round() as usize).min(clip.frames - 1);
+                acc.add(
+                    &self.sets,
+                    &Scored {
+                        predicted: &predicted,
+                        truth: &truth,
+                        frames: clip.frames,
+                        rest_gap: self.rest_gaps.get(&clip.speaker).copied().unwrap_or(0.0),
+                        bilabials: clip.bilabials.iter().map(|&(a, b)| (frame(a), frame(b).max(frame(a)))).collect(),
+                    },
+                );
+            }
+            rows.push(Row {
+                method: name.to_string(),
+                split: split.clone(),
+                metrics: acc.finish(),
+            });
+        }
+        Ok(rows)
+    }
+
+    /// A model's offsets for a clip (in the clip speaker's style when the
+    /// model knows the speaker, else the average style).
+    fn predict(&self, model: &MotionModel, clip: &Clip) -> Result<Vec<f32>, NodeError> {
+        let mut input = clip.features.clone();
+        model.stats.apply(&mut input);
+        let speaker = if model.config.speakers.contains(&clip.speaker) {
+            clip.speaker.clone()
+        } else {
+            String::new()
+        };
+        let options = GenerateOptions {
+            speaker,
+            ..GenerateOptions::default()
+        };
+        let generated = generate(model, &input, clip.frames, &options, &|| false)?;
+        debug_assert_eq!(generated.offsets.len(), clip.frames * self.moved.len() * 3);
+        Ok(generated.offsets)
+    }
+}
+
+/// The rows as a text table.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = format!(
+        "{:<28} {:<11} {:>5} {:>8} {:>10} {:>9} {:>9} {:>8} {:>8}\n",
+        "method", "split", "seqs", "LVE mm", "LVE² mm²", "FDD mm²", "closure", "mouth r", "jitter"
+    );
+    for r in rows {
+        let m = &r.metrics;
+        let opt = |v: Option<f64>, scale: f64, digits: usize| {
+            v.map_or("-".to_string(), |v| format!("{:.*}", digits, v * scale))
+        };
+        out += &format!(
+            "{:<28} {:<11} {:>5} {:>8.3} {:>10.3} {:>9.4} {:>8}% {:>8} {:>8.4}\n",
+            r.method,
+            r.split,
+            m.sequences,
+            m.lve_mm,
+            m.lve_squared_mm2,
+            m.fdd_mm2,
+            opt(m.bilabial_closure, 100.0, 1),
+            opt(m.mouth_opening_r, 1.0, 3),
+            m.jitter_mm
+        );
+    }
+    out
+}

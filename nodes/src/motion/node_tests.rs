@@ -1,0 +1,191 @@
+//! The motion nodes and the dataset reader end to end, on a tiny factory
+//! dataset made on the default face model.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use candle_core::Device;
+use gspeech_sdk::testing::TestRun;
+use gspeech_sdk::{CancelToken, Inputs, NodeError, PortType, Record, Tensor, Value, store};
+use serde_json::json;
+
+use super::checkpoint::{FeatureStats, LoadModel, MotionModel, to_record};
+use super::config::tests::tiny;
+use super::config::{Architecture, Config};
+use super::data::{Dataset, FeatureRecipe};
+use super::eval::{Evaluation, Method};
+use super::generate::Generate;
+use super::init::SeededVars;
+use super::model::MotionTransformer;
+use super::train::Train;
+use crate::dataset::Synthesize;
+use crate::face::FaceRig;
+use crate::face::asset::read_asset;
+
+fn ict() -> &'static FaceRig {
+    static RIG: OnceLock<FaceRig> = OnceLock::new();
+    RIG.get_or_init(|| read_asset(&crate::testing::repo_path("projects/assets/face/ict-facekit.json")).unwrap())
+}
+
+fn inputs(values: Vec<(&str, Value)>) -> Inputs {
+    Inputs::new(values.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<BTreeMap<_, _>>())
+}
+
+/// Three sentences by two voices and a held-out one: train, val and test.
+fn tiny_dataset(run: &TestRun) -> PathBuf {
+    let corpus = run.dir().join("corpus.txt");
+    std::fs::write(
+        &corpus,
+        "Pop Bob, a bad map by my palm.\nGlue the sheet to the dark blue background.\nIt's easy to tell the depth of a well.\n",
+    )
+    .unwrap();
+    let out = run.dir().join("data");
+    let params = json!({"corpus": corpus, "out": out, "voices": "en-us+m3,en+f4", "held_out_voice": "en-gb-scotland+f3",
+                        "voices_per_sentence": 1, "val_fraction": 0.34, "test_fraction": 0.34, "regions": "face"});
+    run.run(&Synthesize, inputs(vec![("face", Value::data(ict().to_record()))]), params).unwrap();
+    out
+}
+
+fn first_in(dataset: &Dataset, split: &str) -> PathBuf {
+    crate::dataset::writer::sequences_dir(&dataset.root).join(&dataset.split(split).unwrap()[0])
+}
+
+fn rewrite_motion(sequence: &Path, change: impl Fn(&Record) -> Record) {
+    let path = sequence.join("motion.safetensors");
+    let values = store::load(&path).unwrap();
+    let changed = change(values["motion"].as_record().unwrap());
+    let values = BTreeMap::from([("motion".to_string(), Value::data(changed))]);
+    store::save(&path, &values, &CancelToken::new()).unwrap();
+}
+
+#[test]
+fn a_factory_dataset_trains_evaluates_and_names_its_broken_files() {
+    let run = TestRun::new();
+    let root = tiny_dataset(&run);
+
+    // Two steps through the node, as `gspeech train motion` runs it.
+    let out = run.dir().join("model.safetensors");
+    let params = json!({"data": root, "out": out, "steps": 2, "batch": 2, "hidden": 8, "heads": 2, "lip_layers": 1,
+                        "decoder_layers": 1, "validate_every": 1, "checkpoint_every": 2, "warmup": 1});
+    let trained = run.run(&Train, inputs(vec![("face", Value::data(ict().to_record()))]), params).unwrap();
+    let record = trained.get("model").unwrap().as_record().unwrap();
+    assert_eq!(record.kind(), PortType::MotionModel);
+    let model = MotionModel::load(&out).unwrap();
+    assert_eq!(model.config.face.digest, ict().digest());
+    assert_eq!(model.config.speakers, ["v0", "v1"]);
+    assert!(model.config.training["command"].as_str().unwrap().starts_with("motion.train"));
+    let loaded = run.run(&LoadModel, inputs(vec![]), json!({"path": out})).unwrap();
+    assert_eq!(loaded.get("model").unwrap().as_record().unwrap().attrs(), record.attrs());
+
+    // Evaluation of the template and the model on the held-out splits.
+    let dataset = Dataset::open(&root).unwrap();
+    let evaluation = Evaluation::new(&dataset, ict(), &["test", "test_voice"], 2, &CancelToken::new()).unwrap();
+    let cancel = CancelToken::new();
+    let template = evaluation.score("template", &Method::Template, &cancel).unwrap();
+    let scored = evaluation.score("model", &Method::Model(&model), &cancel).unwrap();
+    assert_eq!(template.len(), 2);
+    for row in template.iter().chain(&scored) {
+        assert_eq!(row.metrics.sequences, 1, "{row:?}");
+        assert!(row.metrics.lve_mm > 0.5 && row.metrics.lve_mm.is_finite(), "{row:?}");
+        assert!(row.metrics.truth_jitter_mm > 0.0);
+    }
+    assert_eq!(template[0].metrics.jitter_mm, 0.0, "the template does not move");
+    assert!(template[0].metrics.mouth_opening_r.is_none(), "nor does its mouth");
+
+    // Broken files are named.
+    let recipe = FeatureRecipe::default();
+    let load = |split: &str| dataset.load(&dataset.split(split).unwrap(), &recipe, 2, &CancelToken::new());
+    let sequence = first_in(&dataset, "train");
+    rewrite_motion(&sequence, |r| {
+        let w = r.tensor("weights").unwrap();
+        let (t, k) = (w.shape()[0], w.shape()[1]);
+        r.clone().with_tensor("weights", Tensor::from_f32(&[t - 1, k], w.as_f32().unwrap()[k..].to_vec()).unwrap())
+    });
+    let err = load("train").unwrap_err().to_string();
+    assert!(err.contains("motion.safetensors") && err.contains("frames of motion but its audio lasts"), "{err}");
+
+    let sequence = first_in(&dataset, "val");
+    rewrite_motion(&sequence, |r| {
+        let v = r.tensor("vertices").unwrap();
+        let mut values = v.as_f32().unwrap().to_vec();
+        values[7] = f32::NAN;
+        r.clone().with_tensor("vertices", Tensor::from_f32(v.shape(), values).unwrap())
+    });
+    let err = load("val").unwrap_err().to_string();
+    assert!(err.contains(&*sequence.to_string_lossy()) && err.contains("`vertices` holds a non-finite value"), "{err}");
+
+    let sequence = first_in(&dataset, "test");
+    std::fs::remove_file(sequence.join("audio.wav")).unwrap();
+    let err = load("test").unwrap_err().to_string();
+    assert!(err.contains(&*sequence.join("audio.wav").to_string_lossy()), "{err}");
+
+    let err = dataset.check_face(&crate::face::rig::tests::square()).unwrap_err().to_string();
+    assert!(err.contains("ICT-FaceKit light") && err.contains("`square`"), "{err}");
+    let err = Dataset::open(&run.dir()).unwrap_err().to_string();
+    assert!(err.contains("dataset.json") && err.contains("gspeech dataset synth"), "{err}");
+}
+
+/// A tiny untrained model record for the square rig.
+fn square_model() -> (Config, Value) {
+    let mut config = tiny(Architecture::GaussianSpeech, 4);
+    let square = crate::face::rig::tests::square();
+    config.expression_names = square.expression_names.clone();
+    config.face.digest = square.digest();
+    config.face.name = square.name.clone();
+    let vars = SeededVars::new(1);
+    MotionTransformer::new(vars.builder(&Device::Cpu), &config).unwrap();
+    let weights = vars.map.data().lock().unwrap().iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+    let stats = FeatureStats {
+        mean: vec![0.0; 6],
+        std: vec![1.0; 6],
+    };
+    (config.clone(), Value::data(to_record(&config, &stats, &weights).unwrap()))
+}
+
+fn features(rows: usize, dims: usize) -> Value {
+    crate::features::features_value(vec![0.5; rows * dims], dims, 50.0, "mel")
+}
+
+#[test]
+fn generate_makes_motion_and_refuses_what_does_not_fit() {
+    let run = TestRun::new();
+    let (_, model) = square_model();
+    let square = Value::data(crate::face::rig::tests::square().to_record());
+    // 23 rows at 50 Hz are 0.46 s: 11 frames at 25 fps.
+    let out = run
+        .run(
+            &Generate,
+            inputs(vec![("features", features(23, 6)), ("model", model.clone()), ("face", square)]),
+            json!({"window": 8, "overlap": 3}),
+        )
+        .unwrap();
+    let motion = out.get("motion").unwrap().as_record().unwrap();
+    motion.validate().unwrap();
+    assert_eq!(motion.tensor("vertex_offsets").unwrap().shape(), &[11, 4, 3]);
+    assert!(motion.tensor("vertex_indices").is_none(), "every vertex moves");
+    assert_eq!(motion.tensor("weights").unwrap().shape(), &[11, 2]);
+    assert_eq!(motion.attr("weight_names"), Some(&json!(["up", "out"])));
+    let weights_only = run
+        .run(
+            &Generate,
+            inputs(vec![("features", features(23, 6)), ("model", model.clone())]),
+            json!({"output": "weights"}),
+        )
+        .unwrap();
+    assert!(weights_only.get("motion").unwrap().as_record().unwrap().tensor("vertex_offsets").is_none());
+
+    let fail = |values: Vec<(&str, Value)>, params: serde_json::Value| run.run(&Generate, inputs(values), params).unwrap_err();
+    let err = fail(vec![("features", features(23, 80)), ("model", model.clone())], json!({}));
+    assert_eq!(
+        err.to_string(),
+        "input `features`: are mel features of 80 dimensions, but the model reads mel features of 6 dimensions"
+    );
+    let err = fail(vec![("features", features(1, 6)), ("model", model.clone())], json!({}));
+    assert!(matches!(&err, NodeError::Input { socket, message } if socket == "features" && message.contains("shorter than one frame")), "{err}");
+    let ict = Value::data(ict().to_record());
+    let err = fail(vec![("features", features(23, 6)), ("model", model.clone()), ("face", ict)], json!({})).to_string();
+    assert!(err.contains("`ICT-FaceKit light` (24591 vertices") && err.contains("`square` (4"), "{err}");
+    let err = fail(vec![("features", features(23, 6)), ("model", model)], json!({"speaker": "zed"})).to_string();
+    assert!(err.contains("no speaker style `zed`; it has a, b"), "{err}");
+}
