@@ -23,12 +23,16 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A copy of the demo graph in a scratch folder, so its outputs land there.
+/// A copy of the demo project in a scratch folder (its assets linked beside
+/// it, where its relative paths look), so its outputs land there.
 fn demo_copy() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let graph = dir.path().join("demo.gsgraph");
+    let project = dir.path().join("demo");
+    std::fs::create_dir(&project).unwrap();
+    let graph = project.join("demo.gsgraph");
     std::fs::copy(demo(), &graph).unwrap();
-    std::fs::copy(demo().with_file_name("speech.wav"), dir.path().join("speech.wav")).unwrap();
+    std::fs::copy(demo().with_file_name("speech.wav"), project.join("speech.wav")).unwrap();
+    std::os::unix::fs::symlink(common::repo_path("projects/assets"), dir.path().join("assets")).unwrap();
     (dir, graph)
 }
 
@@ -45,6 +49,9 @@ fn events(out: &Output) -> Vec<Value> {
         .collect()
 }
 
+/// The demo's nodes.
+const DEMO_NODES: [&str; 9] = ["speech", "mel", "model", "face", "motion", "save", "curves", "gltf", "show"];
+
 #[test]
 fn the_demo_runs_and_writes_its_output() {
     let (dir, graph) = demo_copy();
@@ -52,26 +59,32 @@ fn the_demo_runs_and_writes_its_output() {
     let out = gspeech(&["run", graph.to_str().unwrap(), "--cache-dir", cache.to_str().unwrap()]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("done: 6 ran, 0 cached, 0 failed"), "{stderr}");
-    let saved = gspeech_sdk::store::load(&dir.path().join("out/mel_per_frame.safetensors")).unwrap();
-    let features = saved["value"].as_record().expect("features");
-    // 4.67 s of speech at 25 fps: 116 whole frames of 80 mel bands.
-    assert_eq!(features.tensor("values").unwrap().shape(), &[116, 80]);
-    assert_eq!(features.attr("rate"), Some(&serde_json::json!(25.0)));
+    assert!(stderr.contains("done: 9 ran, 0 cached, 0 failed"), "{stderr}");
+    let outputs = graph.with_file_name("out");
+    let saved = gspeech_sdk::store::load(&outputs.join("motion.safetensors")).unwrap();
+    let motion = saved["value"].as_record().expect("motion");
+    // 3.04 s of speech at 25 fps: 75 whole frames, ICT-FaceKit's 53 expressions.
+    assert_eq!(motion.tensor("weights").unwrap().shape(), &[75, 53]);
+    let moved = motion.tensor("vertex_indices").unwrap().len();
+    assert_eq!(motion.tensor("vertex_offsets").unwrap().shape(), &[75, moved, 3]);
+    assert_eq!(motion.attr("fps"), Some(&serde_json::json!(25.0)));
+    let csv = std::fs::read_to_string(outputs.join("speech.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 75, "a header and a row per frame");
+    assert!(std::fs::metadata(outputs.join("speech.glb")).unwrap().len() > 1_000_000);
 }
 
 #[test]
 fn json_events_describe_the_run() {
     let (_dir, graph) = demo_copy();
     let out = gspeech(&["run", graph.to_str().unwrap(), "--events", "jsonl", "--no-cache"]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let events = events(&out);
-    assert_eq!(events[0], serde_json::json!({"event": "run_started", "nodes": 6}));
+    assert_eq!(events[0], serde_json::json!({"event": "run_started", "nodes": 9}));
     let last = events.last().unwrap();
     assert_eq!(last["event"], "run_finished");
     assert_eq!(last["status"], "ok");
-    assert_eq!(last["executed"], 6);
-    for node in ["speech", "mel", "fps", "to_video_rate", "save", "show"] {
+    assert_eq!(last["executed"], 9);
+    for node in DEMO_NODES {
         let started = events
             .iter()
             .position(|e| e["event"] == "started" && e["node"] == node)
@@ -83,22 +96,20 @@ fn json_events_describe_the_run() {
         assert!(started < finished);
         assert!(events[finished]["seconds"].as_f64().unwrap() >= 0.0);
     }
-    let summary = "mel per video frame: features values:f32[116, 80] rate=25.0 source=\"mel\"";
-    assert!(
-        events
-            .iter()
-            .any(|e| e["event"] == "log" && e["node"] == "show" && e["message"] == summary)
-    );
+    let summary = |e: &Value| {
+        e["event"] == "log" && e["node"] == "show" && e["message"].as_str().unwrap().contains("weights:f32[75, 53]")
+    };
+    assert!(events.iter().any(summary), "{events:?}");
 }
 
 #[test]
 fn set_overrides_a_parameter_and_until_runs_part_of_the_graph() {
     let (_dir, graph) = demo_copy();
     let g = graph.to_str().unwrap();
-    // 30 fps instead of 25: 4.67 s of speech give 140 frames.
-    let out = gspeech(&["run", g, "--events", "jsonl", "--no-cache", "--set", "fps.value=30"]);
-    let resized = |e: &Value| e["event"] == "log" && e["message"].as_str().unwrap().contains("f32[140, 80] rate=30.0");
-    assert!(events(&out).iter().any(resized));
+    // The first 2 s of the speech: 50 frames.
+    let out = gspeech(&["run", g, "--events", "jsonl", "--no-cache", "--set", "speech.duration=2"]);
+    let cut = |e: &Value| e["event"] == "log" && e["message"].as_str().unwrap().contains("weights:f32[50, 53]");
+    assert!(events(&out).iter().any(cut), "{}", text(&out.stderr));
 
     let out = gspeech(&["run", g, "--events", "jsonl", "--no-cache", "--until", "mel"]);
     assert_eq!(out.status.code(), Some(0));
@@ -115,17 +126,17 @@ fn set_overrides_a_parameter_and_until_runs_part_of_the_graph() {
 fn bad_overrides_and_targets_exit_2_naming_them() {
     let (_dir, graph) = demo_copy();
     let g = graph.to_str().unwrap();
-    let out = gspeech(&["run", g, "--set", "fsp.value=30"]);
+    let out = gspeech(&["run", g, "--set", "motoin.intensity=2"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("--set fsp.value=30: the graph has no node `fsp`; did you mean `fps`?"),
+        text(&out.stderr).contains("--set motoin.intensity=2: the graph has no node `motoin`; did you mean `motion`?"),
         "{}",
         text(&out.stderr)
     );
-    let out = gspeech(&["run", g, "--set", "fps.value=fast"]);
+    let out = gspeech(&["run", g, "--set", "motion.intensity=fast"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("--set fps.value=fast: expected number, found \"fast\""),
+        text(&out.stderr).contains("--set motion.intensity=fast: expected number in [0, 3], found \"fast\""),
         "{}",
         text(&out.stderr)
     );
@@ -224,7 +235,7 @@ fn malformed_json_is_reported_with_line_and_column() {
 fn validate_nodes_and_info_describe_things() {
     let out = gspeech(&["validate", demo().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out.stdout).ends_with("valid (6 nodes, 6 edges)\n"));
+    assert!(text(&out.stdout).ends_with("valid (9 nodes, 10 edges)\n"), "{}", text(&out.stdout));
 
     let out = gspeech(&["nodes", "--json"]);
     let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
@@ -240,8 +251,8 @@ fn validate_nodes_and_info_describe_things() {
     let out = gspeech(&["info", demo().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("fps.value -> to_video_rate.fps"), "{stdout}");
-    assert!(stdout.contains("outputs (run by default): save, show"), "{stdout}");
+    assert!(stdout.contains("model.model -> motion.model"), "{stdout}");
+    assert!(stdout.contains("outputs (run by default): save, curves, gltf, show"), "{stdout}");
 }
 
 #[test]

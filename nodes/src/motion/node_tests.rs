@@ -189,3 +189,55 @@ fn generate_makes_motion_and_refuses_what_does_not_fit() {
     let err = fail(vec![("features", features(23, 6)), ("model", model)], json!({"speaker": "zed"})).to_string();
     assert!(err.contains("no speaker style `zed`; it has a, b"), "{err}");
 }
+
+#[test]
+fn the_default_model_moves_the_lips_of_the_demo_speech() {
+    // The bundled line, in a voice and words the model never heard, through
+    // the default model as the default project runs it.
+    let demo = crate::testing::repo_path("projects/demo");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(demo.join("speech.json")).unwrap()).unwrap();
+    let audio = crate::audio::decode(&demo.join("speech.wav"), 1 << 30, &|_| {}, &|| false).unwrap();
+    let samples = &audio.channels[0];
+    let model = MotionModel::load(&crate::testing::repo_path("projects/assets/motion/default.safetensors")).unwrap();
+    let mel = FeatureRecipe::default().features(samples, audio.sample_rate).unwrap();
+    let frames = crate::features::frame_count(samples.len(), audio.sample_rate as f64, model.config.fps);
+    assert_eq!(frames, 75, "3.04 s at 25 fps");
+    let input = super::generate::prepare(&model, &mel, 80, frames);
+    let motion = super::generate::generate(&model, &input, frames, &Default::default(), &|| false).unwrap();
+    let moved = model.config.face.moved_vertices();
+    let width = moved.len() * 3;
+    assert_eq!(motion.offsets.len(), frames * width);
+
+    // The inner-lip gap (landmarks 62 and 66) in mm on the neutral face.
+    let face = ict();
+    let slot = |v: u32| moved.binary_search(&v).unwrap();
+    let (upper, lower) = (face.landmarks[62], face.landmarks[66]);
+    let rest = (face.neutral[upper as usize * 3 + 1] - face.neutral[lower as usize * 3 + 1]) * 10.0;
+    let gap = |t: usize| {
+        let row = &motion.offsets[t * width..];
+        rest + (row[slot(upper) * 3 + 1] - row[slot(lower) * 3 + 1]) * 10.0
+    };
+    let frame = |seconds: f64| ((seconds * 25.0).round() as usize).min(frames - 1);
+    let mut closures = Vec::new();
+    let mut open = Vec::new();
+    for p in meta["phonemes"].as_array().unwrap() {
+        let (start, end) = (p["start"].as_f64().unwrap(), p["end"].as_f64().unwrap());
+        let span = frame(start)..=frame(end).max(frame(start));
+        match p["symbol"].as_str().unwrap() {
+            "p" | "b" | "m" => closures.push(span.map(gap).fold(f32::MAX, f32::min)),
+            "a" | "aI2" | "eI" => open.push(span.map(gap).fold(f32::MIN, f32::max)),
+            _ => {}
+        }
+    }
+    assert_eq!(closures.len(), 14, "the sentence's /p b m/");
+    // The lips come together on /p b m/ and part on the open vowels: on
+    // average the bilabials are much narrower. (That they close within the
+    // factory's 1 mm on every one is not yet true of the default model on
+    // a voice it never heard; the evaluation reports how often they do.)
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    assert!(
+        mean(&closures) + 2.0 < mean(&open),
+        "rest gap {rest:.2} mm; bilabials {closures:?}; open vowels {open:?}"
+    );
+}
