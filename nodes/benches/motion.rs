@@ -10,6 +10,9 @@
 //!
 //! Each prints one JSON line, as scripts/motion_torch_bench.py does.
 
+mod common;
+
+use common::peak_mib;
 use std::path::Path;
 use std::time::Instant;
 
@@ -20,15 +23,6 @@ use gspeech_nodes::motion::config::FeatureSpec;
 use gspeech_nodes::motion::data::Clip;
 use gspeech_nodes::motion::generate::{GenerateOptions, generate, prepare};
 use gspeech_nodes::motion::train::{TrainData, TrainSettings, Trainer, assemble, model_config};
-
-fn peak_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok());
-    kib.unwrap_or(f64::NAN) / 1024.0
-}
 
 /// A fixed pseudo-random sequence: the timing does not depend on the values.
 fn noise(n: usize, seed: f32) -> Vec<f32> {

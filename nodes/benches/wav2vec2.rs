@@ -3,17 +3,11 @@
 //! case and prints a JSON line with the median of five forward passes and the
 //! process's peak memory.
 
+mod common;
+
+use common::peak_mib;
 use candle_core::{Device, Tensor};
 use gspeech_nodes::features::wav2vec2::load_model;
-
-fn peak_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok());
-    kib.unwrap_or(f64::NAN) / 1024.0
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
