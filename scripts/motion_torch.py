@@ -606,17 +606,20 @@ def prepare(config, values, frames, mean, std):
 
 def generate(model, prepared, frames, speaker=None, window=200, overlap=25):
     """generate.rs `generate` (intensity 1, no smoothing): offsets
-    `[frames, moved * 3]` and codes `[frames, K]` (empty for FaceFormer)."""
+    `[frames, moved * 3]` and codes `[frames, K]` (empty for FaceFormer).
+    As there, the windows blend the decoder's output and the (affine) vertex
+    mapper runs once over the whole take."""
     c = model.config
     style = styles([speaker], len(c["speakers"]))
     code_width = len(c["expression_names"]) if model.full else 0
 
     def run(start, n):
         masks = Masks(c, n, [n])
-        offsets, codes = model(prepared[start:start + n].unsqueeze(0), style, masks)
-        return [offsets[0], codes[0] if codes is not None else torch.zeros(n, 0)]
+        hidden, codes = model.hidden(prepared[start:start + n].unsqueeze(0), style, masks)
+        return [hidden[0], codes[0] if codes is not None else torch.zeros(n, 0)]
 
-    return blend_windows(frames, window, overlap, [vertex_outputs(c), code_width], run)
+    hidden, codes = blend_windows(frames, window, overlap, [c["hidden"], code_width], run)
+    return model.decoder.vertex_mapper(hidden), codes
 
 
 # ----------------------------------------------------------------------------

@@ -49,7 +49,9 @@ fn main() {
             kind: "mel".into(),
             dims: 80,
             rate: 50.0,
+            per_utterance: false,
         },
+        nyquist: 8000.0,
         source: serde_json::Value::Null,
     };
     let config = model_config(&settings, &data, "bench");
@@ -90,6 +92,7 @@ fn main() {
                 stats: FeatureStats {
                     mean: vec![0.0; config.features.dims],
                     std: vec![1.0; config.features.dims],
+                    per_utterance: false,
                 },
                 network: trainer.network,
             };

@@ -82,7 +82,8 @@ fn eval_motion(
     let splits: Vec<&str> = splits.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     eprintln!("reading {} of {}", splits.join(", "), data.display());
     let evaluation = Evaluation::new(&dataset, &rig, &splits, steps_per_frame(dataset.fps), cancel).map_err(invalid)?;
-    let mut rows: Vec<Row> = evaluation.score("template (static)", &Method::Template, cancel).map_err(failed)?;
+    let mut rows: Vec<Row> = evaluation.score("ground truth", &Method::Truth, cancel).map_err(failed)?;
+    rows.extend(evaluation.score("template (static)", &Method::Template, cancel).map_err(failed)?);
     for (path, model) in paths.iter().zip(&models) {
         let name = format!(
             "{} ({})",

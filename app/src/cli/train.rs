@@ -38,7 +38,7 @@ pub struct MotionArgs {
     #[arg(long, default_value = "gaussian_speech")]
     pub architecture: String,
     /// Optimisation steps.
-    #[arg(long, default_value_t = 4000)]
+    #[arg(long, default_value_t = 3000)]
     pub steps: i64,
     /// Seed of the initial weights and of every batch.
     #[arg(long, default_value_t = 1)]

@@ -17,7 +17,8 @@ pub const RATE: u32 = 50;
 /// Log-mel features of audio.
 pub struct Mel;
 
-fn hz_to_mel(hz: f64) -> f64 {
+/// Hertz to mels (Slaney's scale, librosa's default).
+pub fn hz_to_mel(hz: f64) -> f64 {
     let (f_sp, min_log_hz, logstep) = (200.0 / 3.0, 1000.0, 6.4f64.ln() / 27.0);
     if hz < min_log_hz {
         hz / f_sp
@@ -26,7 +27,8 @@ fn hz_to_mel(hz: f64) -> f64 {
     }
 }
 
-fn mel_to_hz(mel: f64) -> f64 {
+/// Mels to hertz, the inverse of [`hz_to_mel`].
+pub fn mel_to_hz(mel: f64) -> f64 {
     let (f_sp, min_log_hz, logstep) = (200.0 / 3.0, 1000.0, 6.4f64.ln() / 27.0);
     let min_log_mel = min_log_hz / f_sp;
     if mel < min_log_mel {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use gspeech_sdk::{Node, PortType, Record, Tensor, Value};
 
 pub use interpolate::{Interpolate, frame_count, interpolate_linear};
-pub use mel::{Mel, log_mel};
+pub use mel::{Mel, hz_to_mel, log_mel, mel_to_hz};
 pub use wav2vec2::Wav2Vec2Features;
 
 /// The feature nodes.

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::{Arc, Mutex, Weak};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -26,16 +27,23 @@ pub struct FeatureStats {
     pub mean: Vec<f32>,
     /// Standard deviation of each (never below 1e-5).
     pub std: Vec<f32>,
+    /// Whether each take is centred on its own mean first ([`centre`]).
+    pub per_utterance: bool,
 }
 
 impl FeatureStats {
-    /// Statistics over the rows of several `[frames, dims]` matrices.
-    pub fn measure<'a>(matrices: impl IntoIterator<Item = &'a [f32]>, dims: usize) -> FeatureStats {
+    /// Statistics over the rows of several `[frames, dims]` takes, each
+    /// centred on its own mean first when `per_utterance`.
+    pub fn measure<'a>(takes: impl IntoIterator<Item = &'a [f32]>, dims: usize, per_utterance: bool) -> FeatureStats {
         let mut sum = vec![0f64; dims];
         let mut square = vec![0f64; dims];
         let mut rows = 0usize;
-        for m in matrices {
-            for row in m.chunks_exact(dims) {
+        for take in takes {
+            let mut take = take.to_vec();
+            if per_utterance {
+                centre(&mut take, dims);
+            }
+            for row in take.chunks_exact(dims) {
                 for (d, &v) in row.iter().enumerate() {
                     sum[d] += v as f64;
                     square[d] += (v as f64) * (v as f64);
@@ -52,17 +60,43 @@ impl FeatureStats {
                 .zip(&mean)
                 .map(|(s, m)| (s / n - m * m).max(0.0).sqrt().max(1e-5) as f32)
                 .collect(),
+            per_utterance,
         }
     }
 
-    /// Normalises `[frames, dims]` values in place.
+    /// Normalises one whole take's `[frames, dims]` values in place.
     pub fn apply(&self, values: &mut [f32]) {
+        if self.per_utterance {
+            centre(values, self.mean.len());
+        }
+        self.scale(values);
+    }
+
+    /// The second half of [`FeatureStats::apply`]: standardises rows already
+    /// centred (when `per_utterance`) with the training statistics.
+    pub fn scale(&self, values: &mut [f32]) {
         let dims = self.mean.len();
         for row in values.chunks_exact_mut(dims) {
             for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
                 *v = (*v - m) / s;
             }
         }
+    }
+}
+
+/// Subtracts each dimension's mean over a take's `[frames, dims]` rows.
+pub fn centre(values: &mut [f32], dims: usize) {
+    let rows = values.len() / dims.max(1);
+    if rows == 0 {
+        return;
+    }
+    let mut mean = vec![0f64; dims];
+    for row in values.chunks_exact(dims) {
+        mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v as f64);
+    }
+    let mean: Vec<f32> = mean.iter().map(|m| (m / rows as f64) as f32).collect();
+    for row in values.chunks_exact_mut(dims) {
+        row.iter_mut().zip(&mean).for_each(|(v, m)| *v -= m);
     }
 }
 
@@ -104,10 +138,26 @@ impl MotionModel {
         let stats = FeatureStats {
             mean: stat(MEAN)?,
             std: stat(STD)?,
+            per_utterance: config.features.per_utterance,
         };
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
         let network = MotionTransformer::new(vb, &config).map_err(|e| e.to_string())?;
         Ok(MotionModel { config, stats, network })
+    }
+
+    /// The model of a `motion_model` value on the CPU, built on first use and
+    /// kept while the value lives: a graph that runs again, or several nodes
+    /// reading one model, do not rebuild the network from its weights.
+    pub fn shared(record: &Arc<Record>) -> Result<Arc<MotionModel>, String> {
+        static BUILT: Mutex<Vec<(Weak<Record>, Arc<MotionModel>)>> = Mutex::new(Vec::new());
+        let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+        built.retain(|(value, _)| value.strong_count() > 0);
+        if let Some((_, model)) = built.iter().find(|(value, _)| std::ptr::eq(value.as_ptr(), Arc::as_ptr(record))) {
+            return Ok(model.clone());
+        }
+        let model = Arc::new(MotionModel::from_record(record, &Device::Cpu)?);
+        built.push((Arc::downgrade(record), model.clone()));
+        Ok(model)
     }
 
     /// Reads a checkpoint file onto the CPU.

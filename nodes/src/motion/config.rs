@@ -44,6 +44,12 @@ pub struct FeatureSpec {
     /// Frames per second the model was trained at (the encoders read
     /// `steps_per_frame` feature frames per video frame).
     pub rate: f64,
+    /// Whether each take's own mean is taken from its features before the
+    /// training statistics normalise them (cepstral mean normalisation's
+    /// counterpart on log-mel: it removes the voice's and the channel's
+    /// average spectrum).
+    #[serde(default)]
+    pub per_utterance: bool,
 }
 
 /// The face model a checkpoint drives.
@@ -176,6 +182,7 @@ pub(crate) mod tests {
                 kind: "mel".into(),
                 dims: 6,
                 rate: 50.0,
+                per_utterance: false,
             },
             fps: 25.0,
             steps_per_frame: 2,

@@ -18,7 +18,7 @@ use serde_json::Value as Json;
 use crate::audio::decode;
 use crate::audio::loudness::integrated;
 use crate::face::FaceRig;
-use crate::features::{frame_count, interpolate_linear, log_mel};
+use crate::features::{frame_count, hz_to_mel, interpolate_linear, log_mel, mel_to_hz};
 
 /// The bilabial phonemes, in the factory's (eSpeak NG's) symbols.
 pub const BILABIALS: [&str; 3] = ["p", "b", "m"];
@@ -52,6 +52,32 @@ impl FeatureRecipe {
     }
 }
 
+/// Vocal-tract-length perturbation of log-mel rows `[frames, bands]` whose
+/// bands span 0 Hz to `nyquist`: every frequency is scaled by `alpha`, so band
+/// `i` takes the value at its centre frequency divided by `alpha` (linear
+/// interpolation between bands, the edge bands held). `alpha` above 1
+/// sounds like a shorter vocal tract (higher formants).
+pub fn warp_bands(values: &mut [f32], bands: usize, nyquist: f64, alpha: f64) {
+    let top = hz_to_mel(nyquist);
+    let step = top / (bands + 1) as f64;
+    let sources: Vec<(usize, f32)> = (0..bands)
+        .map(|i| {
+            let centre = mel_to_hz(step * (i + 1) as f64);
+            let at = (hz_to_mel(centre / alpha) / step - 1.0).clamp(0.0, (bands - 1) as f64);
+            let below = (at.floor() as usize).min(bands.saturating_sub(2));
+            (below, (at - below as f64) as f32)
+        })
+        .collect();
+    let mut source = vec![0f32; bands];
+    for row in values.chunks_exact_mut(bands) {
+        source.copy_from_slice(row);
+        for (v, &(below, t)) in row.iter_mut().zip(&sources) {
+            let above = (below + 1).min(bands - 1);
+            *v = source[below] * (1.0 - t) + source[above] * t;
+        }
+    }
+}
+
 /// One sequence in memory.
 #[derive(Clone, Debug)]
 pub struct Clip {
@@ -67,6 +93,14 @@ pub struct Clip {
     pub frames: usize,
     /// When each bilabial phoneme starts and ends, seconds.
     pub bilabials: Vec<(f64, f64)>,
+}
+
+impl Clip {
+    /// Each bilabial's frames at `fps`, `[first, last]`, within the clip.
+    pub fn bilabial_frames(&self, fps: f64) -> Vec<(usize, usize)> {
+        let frame = |t: f64| ((t * fps).round() as usize).min(self.frames.saturating_sub(1));
+        self.bilabials.iter().map(|&(a, b)| (frame(a), frame(b).max(frame(a)))).collect()
+    }
 }
 
 /// A dataset folder's index.

@@ -15,6 +15,9 @@ use crate::face::FaceRig;
 
 /// What predicts the motion.
 pub enum Method<'a> {
+    /// The ground truth itself: the ceiling of the closure rate and mouth
+    /// correlation (its errors are zero by definition).
+    Truth,
     /// The face at rest: zero offsets.
     Template,
     /// A trained model.
@@ -106,10 +109,10 @@ impl<'a> Evaluation<'a> {
                 }
                 let truth: Vec<f32> = self.targets.offsets(&clip.weights).iter().map(|v| v * self.mm).collect();
                 let predicted: Vec<f32> = match method {
+                    Method::Truth => truth.clone(),
                     Method::Template => vec![0.0; truth.len()],
                     Method::Model(model) => self.predict(model, clip)?.iter().map(|v| v * self.mm).collect(),
                 };
-                let frame = |t: f64| ((t * self.fps).round() as usize).min(clip.frames - 1);
                 acc.add(
                     &self.sets,
                     &Scored {
@@ -117,7 +120,7 @@ impl<'a> Evaluation<'a> {
                         truth: &truth,
                         frames: clip.frames,
                         rest_gap: self.rest_gaps.get(&clip.speaker).copied().unwrap_or(0.0),
-                        bilabials: clip.bilabials.iter().map(|&(a, b)| (frame(a), frame(b).max(frame(a)))).collect(),
+                        bilabials: clip.bilabial_frames(self.fps),
                     },
                 );
             }

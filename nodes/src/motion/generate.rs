@@ -130,6 +130,11 @@ pub fn model_error(e: candle_core::Error) -> NodeError {
 }
 
 /// Runs the model over `input` (from [`prepare`]) window by window.
+///
+/// The windows blend the decoder's output before the vertex mapper, and the
+/// smoothing and intensity act there too: the mapper is affine, so this is
+/// the same as blending, smoothing and scaling the offsets, but the wide
+/// offsets are computed once, in one product, straight into the result.
 pub fn generate(
     model: &MotionModel,
     input: &[f32],
@@ -147,27 +152,76 @@ pub fn generate(
         frames,
         options.window,
         options.overlap,
-        &[config.vertex_outputs(), code_width],
+        &[config.hidden, code_width],
         cancelled,
         |start, len| {
             let audio = window_tensor(input, width, start, len).map_err(model_error)?;
             let masks = Masks::new(config, len, &[len], &Device::Cpu).map_err(model_error)?;
-            let prediction = model.network.forward(&audio, &style, &masks).map_err(model_error)?;
-            let codes = prediction.codes.as_ref().map(values).transpose()?.unwrap_or_default();
-            Ok(vec![values(&prediction.offsets)?, codes])
+            let (hidden, codes) = model.network.hidden(&audio, &style, &masks).map_err(model_error)?;
+            let codes = codes.as_ref().map(values).transpose()?.unwrap_or_default();
+            Ok(vec![values(&hidden)?, codes])
         },
     )?;
     let mut codes = streams.pop().expect("two streams");
-    let mut offsets = streams.pop().expect("two streams");
-    for (stream, width) in [(&mut offsets, config.vertex_outputs()), (&mut codes, code_width)] {
-        stream.iter_mut().for_each(|v| *v *= options.intensity);
+    let mut hidden = streams.pop().expect("two streams");
+    for (stream, width) in [(&mut hidden, config.hidden), (&mut codes, code_width)] {
         smooth(stream, width, options.smoothing);
+        stream.iter_mut().for_each(|v| *v *= options.intensity);
     }
+    if cancelled() {
+        return Err(NodeError::Cancelled);
+    }
+    let mapper = model.network.vertex_mapper();
+    let bias = mapper.bias().map(values).transpose()?.unwrap_or_default();
+    let bias: Vec<f32> = bias.iter().map(|b| b * options.intensity).collect();
     Ok(Generated {
-        offsets,
+        offsets: affine(&hidden, config.hidden, &values(mapper.weight())?, &bias),
         codes: has_codes.then_some(codes),
         frames,
     })
+}
+
+/// `x Wᵀ + b` for rows `x` `[n, inputs]`, `weight` `[outputs, inputs]` and
+/// `bias` `[outputs]` (or empty), `[n, outputs]`, multi-threaded.
+pub fn affine(x: &[f32], inputs: usize, weight: &[f32], bias: &[f32]) -> Vec<f32> {
+    let (n, outputs) = (x.len() / inputs.max(1), weight.len() / inputs.max(1));
+    assert_eq!(x.len(), n * inputs, "rows of {inputs}");
+    assert!(bias.is_empty() || bias.len() == outputs, "one bias per output");
+    let mut out = vec![0f32; n * outputs];
+    if !bias.is_empty() {
+        out.chunks_exact_mut(outputs).for_each(|row| row.copy_from_slice(bias));
+    }
+    if n == 0 || outputs == 0 {
+        return out;
+    }
+    // SAFETY: `out` is `n × outputs` with rows `outputs` apart; `x` is
+    // `n × inputs` with rows `inputs` apart; `weight` read as its transpose,
+    // `inputs × outputs`, has rows 1 apart and columns `inputs` apart. Every
+    // element addressed lies in its slice, and `out` is borrowed mutably.
+    unsafe {
+        gemm::gemm(
+            n,
+            outputs,
+            inputs,
+            out.as_mut_ptr(),
+            1,
+            outputs as isize,
+            !bias.is_empty(),
+            x.as_ptr(),
+            1,
+            inputs as isize,
+            weight.as_ptr(),
+            inputs as isize,
+            1,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(0),
+        );
+    }
+    out
 }
 
 /// A temporal Gaussian filter of standard deviation `sigma` frames over
@@ -309,10 +363,10 @@ impl Node for Generate {
     }
 }
 
-/// The model on a node's `model` input.
-pub fn model_input(inputs: &Inputs) -> Result<MotionModel, NodeError> {
-    MotionModel::from_record(inputs.record("model", PortType::MotionModel)?, &Device::Cpu)
-        .map_err(|e| NodeError::input("model", e))
+/// The model on a node's `model` input, built once per model value (see
+/// [`MotionModel::shared`]).
+pub fn model_input(inputs: &Inputs) -> Result<std::sync::Arc<MotionModel>, NodeError> {
+    MotionModel::shared(inputs.record("model", PortType::MotionModel)?).map_err(|e| NodeError::input("model", e))
 }
 
 /// The network's input from a node's `features` input (and `audio`, when

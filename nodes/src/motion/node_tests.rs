@@ -139,6 +139,7 @@ fn square_model() -> (Config, Value) {
     let stats = FeatureStats {
         mean: vec![0.0; 6],
         std: vec![1.0; 6],
+        per_utterance: false,
     };
     (config.clone(), Value::data(to_record(&config, &stats, &weights).unwrap()))
 }
@@ -231,10 +232,13 @@ fn the_default_model_moves_the_lips_of_the_demo_speech() {
         }
     }
     assert_eq!(closures.len(), 14, "the sentence's /p b m/");
-    // The lips come together on /p b m/ and part on the open vowels: on
-    // average the bilabials are much narrower. (That they close within the
-    // factory's 1 mm on every one is not yet true of the default model on
-    // a voice it never heard; the evaluation reports how often they do.)
+    // The lips close on /p b m/ (within the factory's 1 mm, as the evaluation
+    // counts) and part on the open vowels. On this voice the evaluation's
+    // closure rate is 92 %: here 12 of the 14 close, the two that do not
+    // (the final /b/ of "Bob" before the pause, the /b/ of "bring") stay
+    // 3.5–4.5 mm apart.
+    let closed = closures.iter().filter(|&&g| g < 1.0).count();
+    assert!(closed >= 12, "{closed} of 14 bilabials close; rest gap {rest:.2} mm; gaps {closures:?}");
     let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
     assert!(
         mean(&closures) + 2.0 < mean(&open),

@@ -19,9 +19,9 @@ use gspeech_sdk::{CancelToken, NodeError, PortType, Record, RunContext, Value, s
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::checkpoint::{FeatureStats, to_record};
+use super::checkpoint::{FeatureStats, centre, to_record};
 use super::config::{Architecture, Config, FaceSpec, FeatureSpec};
-use super::data::{Clip, Dataset, FeatureRecipe, Targets};
+use super::data::{Clip, Dataset, FeatureRecipe, Targets, warp_bands};
 use super::init::SeededVars;
 use super::model::{Masks, MotionTransformer, styles};
 use super::optim::{AdamW, AdamWSettings, learning_rate};
@@ -43,6 +43,12 @@ pub struct LossWeights {
     pub expression: f64,
     /// Mean squared error over the upper-face vertices.
     pub upper: f64,
+    /// Mean squared error of the inner lips' gap (mouth opening), every frame.
+    #[serde(default)]
+    pub gap: f64,
+    /// The same on the frames of bilabials (/p b m/), where the lips close.
+    #[serde(default)]
+    pub closure: f64,
 }
 
 impl Default for LossWeights {
@@ -53,6 +59,8 @@ impl Default for LossWeights {
             velocity: 2.0,
             expression: 10.0,
             upper: 1.0,
+            gap: 0.2,
+            closure: 0.3,
         }
     }
 }
@@ -86,6 +94,14 @@ pub struct TrainSettings {
     pub max_frames: usize,
     /// Warm-up steps.
     pub warmup: usize,
+    /// Whether each take's features are centred on their own mean (see
+    /// [`FeatureSpec::per_utterance`]).
+    #[serde(default)]
+    pub per_utterance: bool,
+    /// Vocal-tract-length perturbation: each training window's frequencies
+    /// are scaled by a factor drawn uniformly from `1 ± warp` (0: none).
+    #[serde(default)]
+    pub warp: f64,
     /// Peak learning rate.
     pub learning_rate: f64,
     /// Final learning rate as a fraction of the peak.
@@ -116,10 +132,12 @@ impl Default for TrainSettings {
             expression_layers: 1,
             decoder_layers: 2,
             period: 25,
-            steps: 4000,
+            steps: 3000,
             batch: 16,
             max_frames: 100,
             warmup: 200,
+            per_utterance: true,
+            warp: 0.1,
             learning_rate: 1e-3,
             final_fraction: 0.05,
             weight_decay: 0.01,
@@ -223,6 +241,8 @@ pub struct TrainData {
     pub speakers: Vec<String>,
     /// What the clips' features are (before `steps_per_frame` rows are put side by side).
     pub features: FeatureSpec,
+    /// The highest frequency the features' bands reach, Hz (half the audio's sample rate).
+    pub nyquist: f64,
     /// The dataset's description for the checkpoint.
     pub source: serde_json::Value,
 }
@@ -247,7 +267,9 @@ impl TrainData {
                 kind: "mel".into(),
                 dims: recipe.mel_bands,
                 rate: 50.0,
+                per_utterance: false,
             },
+            nyquist: dataset.index["settings"]["sample_rate"].as_f64().unwrap_or(16000.0) / 2.0,
             source: json!({"root": dataset.root.to_string_lossy(), "seed": dataset.index["seed"],
                            "sequences": dataset.index["sequences"].as_array().map_or(0, |a| a.len())}),
         })
@@ -282,7 +304,10 @@ pub fn model_config(settings: &TrainSettings, data: &TrainData, command: &str) -
     let moved = moved_vertices(&data.face);
     Config {
         architecture: settings.architecture,
-        features: data.features.clone(),
+        features: FeatureSpec {
+            per_utterance: settings.per_utterance,
+            ..data.features.clone()
+        },
         fps: data.fps,
         steps_per_frame: steps_per_frame(data.fps),
         hidden: settings.hidden,
@@ -320,6 +345,8 @@ pub struct Batch {
     pub weights: Tensor,
     /// 1 on real frames, 0 on padding, `[B, T, 1]`.
     pub mask: Tensor,
+    /// 1 on the frames of bilabials, `[B, T, 1]`.
+    pub bilabial: Tensor,
     /// Speaker styles, one-hot `[B, speakers]`.
     pub style: Tensor,
     /// Real frames per window.
@@ -338,17 +365,24 @@ pub fn assemble(
     let k = config.expression_names.len();
     let b = windows.len();
     let (mut audio, mut weights, mut mask) = (vec![0f32; b * frames * width], vec![0f32; b * frames * k], vec![0f32; b * frames]);
+    let mut bilabial = vec![0f32; b * frames];
     let mut style = Vec::with_capacity(b);
     for (i, &(clip, start, len)) in windows.iter().enumerate() {
         audio[i * frames * width..][..len * width].copy_from_slice(&clip.features[start * width..(start + len) * width]);
         weights[i * frames * k..][..len * k].copy_from_slice(&clip.weights[start * k..(start + len) * k]);
         mask[i * frames..][..len].fill(1.0);
+        for (first, last) in clip.bilabial_frames(config.fps) {
+            for f in first.max(start)..=last.min(start + len - 1) {
+                bilabial[i * frames + f - start] = 1.0;
+            }
+        }
         style.push(speakers.get(clip.speaker.as_str()).copied());
     }
     Ok(Batch {
         audio: Tensor::from_vec(audio, (b, frames, width), device)?,
         weights: Tensor::from_vec(weights, (b, frames, k), device)?,
         mask: Tensor::from_vec(mask, (b, frames, 1), device)?,
+        bilabial: Tensor::from_vec(bilabial, (b, frames, 1), device)?,
         style: styles(&style, config.speakers.len(), device)?,
         lengths: windows.iter().map(|w| w.2).collect(),
     })
@@ -375,6 +409,15 @@ struct VertexSet {
     count: usize,
 }
 
+/// The inner lips' gap, a linear function of the offsets: the upper lip's
+/// height minus the lower lip's (landmarks 62 and 66).
+struct Gap {
+    /// The two height coordinates within a row of moved-vertex offsets.
+    coordinates: Tensor,
+    /// The gap each expression shape makes, mm, `[K, 1]`.
+    shapes: Tensor,
+}
+
 /// What the losses compare a prediction against.
 ///
 /// On a blendshape rig the true offsets are the weights times the expression
@@ -389,6 +432,7 @@ pub struct Objective {
     all: VertexSet,
     lip: Option<VertexSet>,
     upper: Option<VertexSet>,
+    gap: Option<Gap>,
     /// Millimetres per model unit.
     mm: f64,
     weights: LossWeights,
@@ -431,6 +475,19 @@ impl Objective {
             all: set((0..width).collect())?.ok_or_else(|| candle_core::Error::msg("no moved vertices"))?,
             lip: set(coordinates_of(&face.lip_vertices))?,
             upper: set(coordinates_of(&face.upper_face_vertices))?,
+            gap: match face.landmarks.get(62..=66).map(|l| (position.get(&l[0]), position.get(&l[4]))) {
+                Some((Some(&upper), Some(&lower))) => {
+                    let (upper, lower) = (3 * upper + 1, 3 * lower + 1);
+                    let shapes: Vec<f32> = (0..k)
+                        .map(|e| (targets.shapes[e * width + upper] - targets.shapes[e * width + lower]) * mm as f32)
+                        .collect();
+                    Some(Gap {
+                        coordinates: Tensor::new(&[upper as u32, lower as u32], device)?,
+                        shapes: Tensor::from_vec(shapes, (k, 1), device)?,
+                    })
+                }
+                _ => None,
+            },
             mm,
             weights,
         })
@@ -499,6 +556,15 @@ impl Objective {
             let (dh, dw) = (flat(&step(&h)?, t - 1)?, flat(&step(&batch.weights)?, t - 1)?);
             add("velocity", w.velocity, mse(&self.all, &all, &dh, &dw, &flat(&pairs, t - 1)?, &count)?)?;
         }
+        if let Some(gap) = &self.gap {
+            let rows = mapper.index_select(&gap.coordinates, 0)?;
+            let between = (rows.i(0)? - rows.i(1)?)?.unsqueeze(1)?;
+            let error = (h_all.matmul(&between)? - w_all.matmul(&gap.shapes)?)?.sqr()?;
+            add("gap", w.gap, (&error * &m_all)?.sum_all()?.div(&frames)?)?;
+            let bilabial = (flat(&batch.bilabial, t)? * &m_all)?;
+            let count = bilabial.sum_all()?.maximum(1.0)?;
+            add("closure", w.closure, (&error * &bilabial)?.sum_all()?.div(&count)?)?;
+        }
         if let Some(codes) = codes {
             let squared = (codes - &batch.weights)?.sqr()?.broadcast_mul(&batch.mask)?.sum_all()?;
             add("expression", w.expression, squared.div(&(&frames * k as f64)?)?)?;
@@ -522,18 +588,30 @@ pub fn train(
     let err = |e: candle_core::Error| NodeError::other(format!("training: {e}"));
     let config = model_config(settings, data, command);
     let dims = config.features.dims;
-    let stats = FeatureStats::measure(data.train.iter().map(|c| c.features.as_slice()), dims);
-    let normalise = |clips: &[Clip]| -> Vec<Clip> {
-        clips
-            .iter()
-            .map(|c| {
-                let mut c = c.clone();
-                stats.apply(&mut c.features);
-                c
-            })
-            .collect()
-    };
-    let (train, val) = (normalise(&data.train), normalise(&data.val));
+    let stats = FeatureStats::measure(data.train.iter().map(|c| c.features.as_slice()), dims, settings.per_utterance);
+    // Training clips are centred once; each drawn window is then warped and
+    // scaled (warping commutes with centring). Validation clips are
+    // normalised whole, as inference normalises a take.
+    let train: Vec<Clip> = data
+        .train
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            if stats.per_utterance {
+                centre(&mut c.features, dims);
+            }
+            c
+        })
+        .collect();
+    let val: Vec<Clip> = data
+        .val
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            stats.apply(&mut c.features);
+            c
+        })
+        .collect();
     let speakers: HashMap<&str, usize> = config.speakers.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
 
     let mut trainer = Trainer::new(&config, settings, &data.face, device).map_err(err)?;
@@ -551,7 +629,9 @@ pub fn train(
             return Err(NodeError::Cancelled);
         }
         let windows = draw_windows(&train, settings, step);
-        let batch = assemble(&windows, &config, &speakers, device).map_err(err)?;
+        let clips = augment(&windows, &stats, settings, data.nyquist, step);
+        let views: Vec<(&Clip, usize, usize)> = clips.iter().zip(&windows).map(|(c, w)| (c, w.1, w.2)).collect();
+        let batch = assemble(&views, &config, &speakers, device).map_err(err)?;
         let lr = learning_rate(step, settings.steps, settings.warmup, settings.learning_rate, settings.final_fraction);
         let (losses, norm) = trainer.step(&batch, lr).map_err(err)?;
         let total = losses.total.to_scalar::<f32>().map_err(err)? as f64;
@@ -677,6 +757,25 @@ fn draw_windows<'a>(clips: &'a [Clip], settings: &TrainSettings, step: usize) ->
             let len = clip.frames.min(settings.max_frames);
             let start = rng.below(clip.frames - len + 1);
             (clip, start, len)
+        })
+        .collect()
+}
+
+/// The drawn windows' clips as the network reads them: each warped by its
+/// own factor from a stream keyed by the seed and step, then scaled.
+fn augment(windows: &[(&Clip, usize, usize)], stats: &FeatureStats, settings: &TrainSettings, nyquist: f64, step: usize) -> Vec<Clip> {
+    let mut rng = Rng::stream(settings.seed, &format!("warp/{step}"));
+    let dims = stats.mean.len();
+    windows
+        .iter()
+        .map(|&(clip, _, _)| {
+            let mut clip = clip.clone();
+            let alpha = 1.0 + settings.warp * rng.range(-1.0, 1.0);
+            if settings.warp > 0.0 {
+                warp_bands(&mut clip.features, dims, nyquist, alpha);
+            }
+            stats.scale(&mut clip.features);
+            clip
         })
         .collect()
 }
@@ -868,6 +967,31 @@ impl gspeech_sdk::Node for Train {
             .param(int("max_frames", d.max_frames, 2, "Longest training window in frames."))
             .param(int("warmup", d.warmup, 0, "Warm-up steps."))
             .param(ParamSpec::float("learning_rate", d.learning_rate, (Some(0.0), Some(1.0)), "Peak learning rate."))
+            .param(ParamSpec::bool(
+                "per_utterance",
+                d.per_utterance,
+                "Centre each take's features on their own mean first (removes the voice's and channel's average \
+                 spectrum; recorded in the model, so inference does the same).",
+            ))
+            .param(ParamSpec::float(
+                "warp",
+                d.warp,
+                (Some(0.0), Some(0.5)),
+                "Vocal-tract-length perturbation: each training window's frequencies scaled by a random factor in \
+                 1 ± warp (0: none).",
+            ))
+            .param(ParamSpec::float(
+                "gap_loss",
+                d.losses.gap,
+                (Some(0.0), None),
+                "Weight of the mouth-opening loss (the inner lips' gap, every frame).",
+            ))
+            .param(ParamSpec::float(
+                "closure_loss",
+                d.losses.closure,
+                (Some(0.0), None),
+                "Weight of the same loss on the frames of /p b m/, where the lips must close.",
+            ))
             .param(int("seed", d.seed as usize, 0, "Seed of the weights and batches."))
             .param(int("validate_every", d.validate_every, 1, "Validate every N steps."))
             .param(int("checkpoint_every", d.checkpoint_every, 1, "Save the resumable state every N steps."))
@@ -900,6 +1024,13 @@ impl gspeech_sdk::Node for Train {
             max_frames: int("max_frames")?,
             warmup: int("warmup")?,
             learning_rate: params.float("learning_rate")?,
+            per_utterance: params.bool("per_utterance")?,
+            warp: params.float("warp")?,
+            losses: LossWeights {
+                gap: params.float("gap_loss")?,
+                closure: params.float("closure_loss")?,
+                ..LossWeights::default()
+            },
             seed: int("seed")? as u64,
             validate_every: int("validate_every")?,
             checkpoint_every: int("checkpoint_every")?,
