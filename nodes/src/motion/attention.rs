@@ -7,9 +7,9 @@
 //! around it): ours, because pre-norm trains without a learning-rate warm-up
 //! trap at the small sizes we ship; FaceFormer's PyTorch modules are post-norm.
 //!
-//! The layer norm and softmax here are built from differentiable operations:
-//! candle-nn's fused `layer_norm` and `softmax_last_dim` record no gradient,
-//! so a network built on them trains only the layers after its last norm.
+//! The layer norm and softmax here carry their gradients ([`super::fused`]):
+//! candle-nn's fused `layer_norm` and `softmax_last_dim` record none, so a
+//! network built on them trains only the layers after its last norm.
 
 use candle_core::{D, Device, Module, Result, Tensor};
 use candle_nn::{Linear, VarBuilder, linear};
@@ -36,10 +36,7 @@ impl Norm {
 
 impl Module for Norm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-        let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        centred
-            .broadcast_div(&(variance + NORM_EPS)?.sqrt()?)?
+        super::fused::standardise(x, NORM_EPS)?
             .broadcast_mul(&self.weight)?
             .broadcast_add(&self.bias)
     }
@@ -180,7 +177,7 @@ impl Attention {
         let k = split(self.key.forward(memory)?, tk)?;
         let v = split(self.value.forward(memory)?, tk)?;
         let scores = q.matmul(&k.t()?.contiguous()?)?.broadcast_add(bias)?;
-        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let weights = super::fused::softmax(&scores)?;
         let mixed = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, tq, width))?;
         self.out.forward(&mixed)
     }

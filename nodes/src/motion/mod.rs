@@ -18,6 +18,7 @@ pub mod data;
 pub mod decoder;
 pub mod eval;
 pub mod expression_encoder;
+pub mod fused;
 pub mod generate;
 pub mod init;
 pub mod latent;
