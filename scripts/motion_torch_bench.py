@@ -31,18 +31,9 @@ BATCH, WINDOW_FRAMES = 16, 100
 
 
 def default_config():
+    """The default model's size (make_config's defaults, train.rs's)."""
     return mt.make_config(
         "gaussian_speech",
-        dims=80,
-        steps_per_frame=2,
-        hidden=64,
-        heads=4,
-        feed_forward=128,
-        lip_layers=2,
-        wrinkle_layers=1,
-        expression_layers=1,
-        decoder_layers=2,
-        period=25,
         expression_names=[f"code{i}" for i in range(CODES)],
         speakers=[f"speaker{i}" for i in range(SPEAKERS)],
         vertices=MOVED,

@@ -73,7 +73,16 @@ pub struct SynthArgs {
     /// Face model regions whose vertices are stored (all: every vertex).
     #[arg(long, default_value = "all")]
     pub regions: String,
-    /// Any other parameter of `dataset.synthesize` (repeatable; `gspeech nodes` lists them).
+    /// Parameter overrides and event output.
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// What every command that runs one node behind a face model takes besides
+/// its own options.
+#[derive(clap::Args, Debug)]
+pub struct NodeArgs {
+    /// Any other parameter of the node (repeatable; `gspeech nodes` lists them).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
     /// Print machine-readable events on standard output.
@@ -109,7 +118,7 @@ fn synth(args: &SynthArgs, plugins: &[PathBuf]) -> u8 {
     ] {
         synth.params.insert(name.into(), value);
     }
-    run_on_face(&args.face, synth, &args.params, args.events.is_some(), plugins, "gspeech dataset synth")
+    run_on_face(&args.face, synth, &args.node, plugins, "gspeech dataset synth")
 }
 
 /// A path made absolute against the working folder (graphs resolve relative
@@ -123,11 +132,11 @@ pub(super) fn absolute(p: &Path) -> PathBuf {
 pub(super) fn run_on_face(
     face_path: &Path,
     mut node: NodeEntry,
-    overrides: &[String],
-    events: bool,
+    args: &NodeArgs,
     plugins: &[PathBuf],
     origin: &str,
 ) -> u8 {
+    let (overrides, events) = (&args.params, args.events.is_some());
     let registry = load_registry(plugins);
     let mut face = NodeEntry::new("face", "face.model", 1);
     face.params.insert("path".into(), json!(absolute(face_path)));

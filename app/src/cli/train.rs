@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde_json::json;
 
-use super::EventFormat;
-use super::dataset::{absolute, run_on_face};
+use super::dataset::{NodeArgs, absolute, run_on_face};
 use crate::graph::NodeEntry;
 
 /// The `train` subcommands.
@@ -43,12 +42,9 @@ pub struct MotionArgs {
     /// Seed of the initial weights and of every batch.
     #[arg(long, default_value_t = 1)]
     pub seed: i64,
-    /// Any other parameter of `motion.train` (repeatable; `gspeech nodes` lists them).
-    #[arg(long = "param", value_name = "NAME=VALUE")]
-    pub params: Vec<String>,
-    /// Print machine-readable events on standard output.
-    #[arg(long, value_name = "FORMAT")]
-    pub events: Option<EventFormat>,
+    /// Parameter overrides and event output.
+    #[command(flatten)]
+    pub node: NodeArgs,
 }
 
 /// Runs a `train` subcommand.
@@ -65,7 +61,7 @@ pub fn main(command: &TrainCommand, plugins: &[PathBuf]) -> u8 {
             ] {
                 node.params.insert(name.into(), value);
             }
-            run_on_face(&args.face, node, &args.params, args.events.is_some(), plugins, "gspeech train motion")
+            run_on_face(&args.face, node, &args.node, plugins, "gspeech train motion")
         }
     }
 }
