@@ -552,34 +552,43 @@ def train_step(model, objective, optimiser, audio, style, weights, mask, lengths
 
 
 def windows(frames, window, overlap):
-    """generate.rs `windows`: `(first frame, frames)` covering `frames`."""
+    """generate.rs `windows`: `(first frame, frames)` covering `frames`, all
+    of one length, the last ending on the last frame."""
     window = max(window, overlap + 1)
-    out, start = [], 0
-    while True:
-        n = min(window, frames - start)
-        out.append((start, n))
-        if start + n >= frames:
-            return out
-        start += window - overlap
+    if frames <= window:
+        return [(0, frames)]
+    count = -(-(frames - overlap) // (window - overlap))
+    n = -(-(frames + (count - 1) * overlap) // count)
+    return [(frames - n if i + 1 == count else i * (n - overlap), n) for i in range(count)]
 
 
-def blend_windows(frames, window, overlap, widths, run):
-    """generate.rs `blend_windows`: `run(start, len)` gives one `[len, width]`
-    tensor per entry of `widths`; windows are blended with linear cross-fades."""
+def window_batches(frames, window, overlap, batch):
+    """generate.rs `window_batches`: the windows in batches of at most `batch`,
+    as even as possible."""
+    plan = windows(frames, window, overlap)
+    count = -(-len(plan) // max(batch, 1))
+    size = -(-len(plan) // count)
+    return [plan[i:i + size] for i in range(0, len(plan), size)]
+
+
+def blend_windows(frames, window, overlap, batch, widths, run):
+    """generate.rs `blend_windows`: `run(spans)` gives one `[windows, len,
+    width]` tensor per entry of `widths` for a batch of equal windows; windows
+    are blended with linear cross-fades."""
     streams = [torch.zeros(frames, w) for w in widths]
     total = torch.zeros(frames)
-    plan = windows(frames, window, overlap)
-    for i, (start, n) in enumerate(plan):
-        outputs = run(start, n)
-        fade = float(min(overlap, n))
-        t = torch.arange(n, dtype=torch.float32)
-        rising = ((t + 1.0) / (fade + 1.0)).clamp(max=1.0) if i > 0 else torch.ones(n)
-        falling = ((n - t) / (fade + 1.0)).clamp(max=1.0) if i + 1 < len(plan) else torch.ones(n)
-        w = torch.minimum(rising, falling)
-        total[start:start + n] += w
-        for stream, output in zip(streams, outputs):
-            if stream.shape[1]:
-                stream[start:start + n] += w.view(-1, 1) * output.reshape(n, -1).float()
+    for spans in window_batches(frames, window, overlap, batch):
+        outputs = run(spans)
+        for j, (start, n) in enumerate(spans):
+            fade = float(min(overlap, n))
+            t = torch.arange(n, dtype=torch.float32)
+            rising = ((t + 1.0) / (fade + 1.0)).clamp(max=1.0) if start > 0 else torch.ones(n)
+            falling = ((n - t) / (fade + 1.0)).clamp(max=1.0) if start + n < frames else torch.ones(n)
+            w = torch.minimum(rising, falling)
+            total[start:start + n] += w
+            for stream, output in zip(streams, outputs):
+                if stream.shape[1]:
+                    stream[start:start + n] += w.view(-1, 1) * output[j].reshape(n, -1).float()
     return [stream / total.view(-1, 1) for stream in streams]
 
 
@@ -604,21 +613,23 @@ def prepare(config, values, frames, mean, std):
     return rows.reshape(frames, -1)
 
 
-def generate(model, prepared, frames, speaker=None, window=200, overlap=25):
+def generate(model, prepared, frames, speaker=None, window=200, overlap=25, batch=16):
     """generate.rs `generate` (intensity 1, no smoothing): offsets
     `[frames, moved * 3]` and codes `[frames, K]` (empty for FaceFormer).
-    As there, the windows blend the decoder's output and the (affine) vertex
-    mapper runs once over the whole take."""
+    As there, windows run in batches, they blend the decoder's output, and the
+    (affine) vertex mapper runs once over the whole take."""
     c = model.config
     style = styles([speaker], len(c["speakers"]))
     code_width = len(c["expression_names"]) if model.full else 0
 
-    def run(start, n):
-        masks = Masks(c, n, [n])
-        hidden, codes = model.hidden(prepared[start:start + n].unsqueeze(0), style, masks)
-        return [hidden[0], codes[0] if codes is not None else torch.zeros(n, 0)]
+    def run(spans):
+        n = spans[0][1]
+        masks = Masks(c, n, [n] * len(spans))
+        audio = torch.stack([prepared[start:start + n] for start, _ in spans])
+        hidden, codes = model.hidden(audio, style.expand(len(spans), -1), masks)
+        return [hidden, codes if codes is not None else torch.zeros(len(spans), n, 0)]
 
-    hidden, codes = blend_windows(frames, window, overlap, [c["hidden"], code_width], run)
+    hidden, codes = blend_windows(frames, window, overlap, batch, [c["hidden"], code_width], run)
     return model.decoder.vertex_mapper(hidden), codes
 
 
@@ -645,7 +656,8 @@ def selftest():
     assert abs(pe[1, 2].item() - math.sin(0.01)) < 1e-7 and abs(pe[1, 3].item() - math.cos(0.01)) < 1e-7
     assert windows(10, 200, 25) == [(0, 10)]
     assert windows(10, 4, 1) == [(0, 4), (3, 4), (6, 4)]
-    assert windows(11, 4, 1) == [(0, 4), (3, 4), (6, 4), (9, 2)]
+    assert windows(11, 4, 1) == [(0, 4), (3, 4), (6, 4), (7, 4)]
+    assert windows(250, 200, 25) == [(0, 138), (112, 138)]
 
     # FaceFormer's init_biased_mask (faceformer.py), -inf as MASKED.
     def init_biased_mask(n_head, max_seq_len, period):

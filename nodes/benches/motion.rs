@@ -12,6 +12,10 @@
 
 mod common;
 
+/// The allocator the `gspeech` binary uses (see app/src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use common::peak_mib;
 use std::path::Path;
 use std::time::Instant;
@@ -87,15 +91,12 @@ fn main() {
         ["infer", seconds] => {
             let seconds: f64 = seconds.parse().expect("SECONDS is a number");
             let trainer = Trainer::new(&config, &settings, &data.face, &Device::Cpu).unwrap();
-            let model = MotionModel {
-                config: config.clone(),
-                stats: FeatureStats {
-                    mean: vec![0.0; config.features.dims],
-                    std: vec![1.0; config.features.dims],
-                    per_utterance: false,
-                },
-                network: trainer.network,
+            let stats = FeatureStats {
+                mean: vec![0.0; config.features.dims],
+                std: vec![1.0; config.features.dims],
+                per_utterance: false,
             };
+            let model = MotionModel::new(stats, trainer.network).unwrap();
             let frames = (seconds * 25.0) as usize;
             let features = noise((seconds * 50.0) as usize * config.features.dims, 7.0);
             let options = GenerateOptions::default();

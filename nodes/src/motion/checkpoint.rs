@@ -12,6 +12,7 @@ use candle_nn::VarBuilder;
 use gspeech_sdk::{CancelToken, NodeError, PortType, Record, Value, store};
 
 use super::config::Config;
+use super::generate::Affine;
 use super::model::MotionTransformer;
 
 /// Name of the value inside a checkpoint file.
@@ -109,9 +110,21 @@ pub struct MotionModel {
     pub stats: FeatureStats,
     /// The network.
     pub network: MotionTransformer,
+    /// The network's vertex mapper, ready for inference.
+    pub mapper: Affine,
 }
 
 impl MotionModel {
+    /// A model of `network`, normalising features with `stats`.
+    pub fn new(stats: FeatureStats, network: MotionTransformer) -> candle_core::Result<MotionModel> {
+        Ok(MotionModel {
+            config: network.config.clone(),
+            mapper: Affine::from_linear(network.vertex_mapper())?,
+            stats,
+            network,
+        })
+    }
+
     /// Builds the model from a `motion_model` record; problems name the tensor.
     pub fn from_record(record: &Record, device: &Device) -> Result<MotionModel, String> {
         let config: Config = serde_json::from_value(record.attr("config").cloned().unwrap_or_default())
@@ -142,7 +155,7 @@ impl MotionModel {
         };
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
         let network = MotionTransformer::new(vb, &config).map_err(|e| e.to_string())?;
-        Ok(MotionModel { config, stats, network })
+        MotionModel::new(stats, network).map_err(|e| e.to_string())
     }
 
     /// The model of a `motion_model` value on the CPU, built on first use and
@@ -239,8 +252,10 @@ impl gspeech_sdk::Node for LoadModel {
         params: &gspeech_sdk::Params,
     ) -> Result<gspeech_sdk::Outputs, NodeError> {
         let path = params.path("path")?;
-        let record = read(path)?;
-        let model = MotionModel::from_record(&record, &Device::Cpu).map_err(|e| NodeError::file(path, e))?;
+        let record = Arc::new(read(path)?);
+        // Built here once, checking the checkpoint, and shared with every node
+        // that reads this value.
+        let model = MotionModel::shared(&record).map_err(|e| NodeError::file(path, e))?;
         let c = &model.config;
         ctx.info(&format!(
             "{} model: {} {}-dimensional features, {} fps, {} speakers, face `{}` ({} of {} vertices moved)",
@@ -253,6 +268,6 @@ impl gspeech_sdk::Node for LoadModel {
             c.face.moved_vertices().len(),
             c.face.vertices
         ));
-        Ok(gspeech_sdk::Outputs::new().with("model", Value::data(record)))
+        Ok(gspeech_sdk::Outputs::new().with("model", Value::Data(record)))
     }
 }

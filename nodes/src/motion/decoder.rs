@@ -14,7 +14,7 @@ use candle_nn::{Linear, VarBuilder, linear, linear_no_bias};
 
 use super::attention::{Attention, FeedForward, Norm, add_positions};
 use super::config::{Architecture, Config};
-use super::generate::{Generated, model_error, model_input, motion_record, part_input, part_spec, run_part, window_tensor};
+use super::generate::{Generated, model_error, model_input, motion_record, part_input, part_spec, run_part};
 use super::model::styles;
 use gspeech_sdk::{Inputs, Node, NodeError, NodeSpec, ParamSpec, Outputs, Params, PortSpec, PortType, RunContext, Value};
 
@@ -157,9 +157,9 @@ impl Node for DecoderNode {
             ctx,
             frames,
             c.vertex_outputs(),
-            |start, len, masks| {
-                let codes = codes.map(|codes| window_tensor(codes, k, start, len)).transpose()?;
-                model.network.decode(&window_tensor(lip, c.hidden, start, len)?, codes.as_ref(), &style, masks)
+            |batch, masks| {
+                let codes = codes.map(|codes| batch.tensor(codes, k)).transpose()?;
+                model.network.decode(&batch.tensor(lip, c.hidden)?, codes.as_ref(), &style, masks)
             },
             &model,
         )?;

@@ -8,7 +8,7 @@ use candle_nn::{Linear, VarBuilder, linear};
 
 use super::attention::{Encoder, concat_features};
 use super::config::Config;
-use super::generate::{model_input, part_input, part_spec, run_part, window_tensor};
+use super::generate::{model_input, part_input, part_spec, run_part};
 use gspeech_sdk::{Inputs, Node, NodeError, NodeSpec, Outputs, Params, PortSpec, PortType, Record, RunContext, Value};
 
 /// Lip and wrinkle features → expression codes.
@@ -73,8 +73,8 @@ impl Node for ExpressionEncoderNode {
             ctx,
             frames,
             k,
-            |start, len, masks| {
-                let (l, w) = (window_tensor(lip, c.hidden, start, len)?, window_tensor(wrinkle, c.hidden, start, len)?);
+            |batch, masks| {
+                let (l, w) = (batch.tensor(lip, c.hidden)?, batch.tensor(wrinkle, c.hidden)?);
                 model.network.expression_codes(&l, &w, masks)
             },
             &model,

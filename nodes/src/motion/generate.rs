@@ -8,6 +8,7 @@ use gspeech_sdk::{
 };
 
 use super::checkpoint::MotionModel;
+use super::config::Config;
 use super::model::{Masks, styles};
 use crate::audio::AudioView;
 use crate::face::FaceRig;
@@ -26,6 +27,8 @@ pub struct GenerateOptions {
     pub window: usize,
     /// Frames shared by neighbouring windows.
     pub overlap: usize,
+    /// Windows run together as one batch (more is faster, and uses more memory).
+    pub batch: usize,
 }
 
 impl Default for GenerateOptions {
@@ -36,6 +39,7 @@ impl Default for GenerateOptions {
             smoothing: 0.0,
             window: 200,
             overlap: 25,
+            batch: 16,
         }
     }
 }
@@ -60,49 +64,89 @@ pub fn prepare(model: &MotionModel, values: &[f32], dims: usize, frames: usize) 
     rows
 }
 
-/// The windows `(first frame, frames)` covering `frames`.
+/// The windows `(first frame, frames)` covering `frames`: as few as windows
+/// of at most `window` frames sharing at least `overlap` allow, all of one
+/// length (so they batch without padding), the last one ending on the last frame.
 pub fn windows(frames: usize, window: usize, overlap: usize) -> Vec<(usize, usize)> {
     let window = window.max(overlap + 1);
-    let mut out = Vec::new();
-    let mut start = 0;
-    loop {
-        let len = window.min(frames - start);
-        out.push((start, len));
-        if start + len >= frames {
-            return out;
-        }
-        start += window - overlap;
+    if frames <= window {
+        return vec![(0, frames)];
+    }
+    let count = (frames - overlap).div_ceil(window - overlap);
+    let len = (frames + (count - 1) * overlap).div_ceil(count);
+    (0..count)
+        .map(|i| (if i + 1 == count { frames - len } else { i * (len - overlap) }, len))
+        .collect()
+}
+
+/// Windows of one length run together as one batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowBatch {
+    /// Each window's first frame.
+    pub starts: Vec<usize>,
+    /// Frames per window.
+    pub frames: usize,
+}
+
+impl WindowBatch {
+    /// `[windows, frames, width]`: each window's rows of `values` (rows of `width`).
+    pub fn tensor(&self, values: &[f32], width: usize) -> candle_core::Result<Tensor> {
+        let rows = self.frames * width;
+        let out: Vec<f32> = self.starts.iter().flat_map(|&start| &values[start * width..][..rows]).copied().collect();
+        Tensor::from_vec(out, (self.starts.len(), self.frames, width), &Device::Cpu)
+    }
+
+    /// The attention masks of the batch.
+    pub fn masks(&self, config: &Config) -> candle_core::Result<Masks> {
+        Masks::new(config, self.frames, &vec![self.frames; self.starts.len()], &Device::Cpu)
     }
 }
 
-/// Runs `run(first frame, frames)` on each window of `frames`, each call
-/// returning one `[frames, width]` stream per entry of `widths`, and blends
-/// the windows' streams with linear cross-fades over their overlaps.
+/// The windows of `frames` (see [`windows`]) in batches of at most
+/// `options.batch`, as even as possible.
+pub fn window_batches(frames: usize, options: &GenerateOptions) -> Vec<WindowBatch> {
+    let plan = windows(frames, options.window, options.overlap);
+    let count = plan.len().div_ceil(options.batch.max(1));
+    plan.chunks(plan.len().div_ceil(count))
+        .map(|spans| WindowBatch {
+            starts: spans.iter().map(|&(start, _)| start).collect(),
+            frames: spans[0].1,
+        })
+        .collect()
+}
+
+/// Runs `run` on batches of the windows of `frames` (see [`window_batches`]),
+/// each call returning one `[windows, frames, width]` stream per entry of
+/// `widths`, and blends the windows' streams with linear cross-fades over
+/// their overlaps.
 pub fn blend_windows(
     frames: usize,
-    window: usize,
-    overlap: usize,
+    options: &GenerateOptions,
     widths: &[usize],
     cancelled: &dyn Fn() -> bool,
-    mut run: impl FnMut(usize, usize) -> Result<Vec<Vec<f32>>, NodeError>,
+    mut run: impl FnMut(&WindowBatch) -> Result<Vec<Vec<f32>>, NodeError>,
 ) -> Result<Vec<Vec<f32>>, NodeError> {
     let mut streams: Vec<Vec<f32>> = widths.iter().map(|w| vec![0f32; frames * w]).collect();
     let mut total = vec![0f32; frames];
-    let plan = windows(frames, window, overlap);
-    for (i, &(start, len)) in plan.iter().enumerate() {
+    let batches = window_batches(frames, options);
+    for batch in &batches {
         if cancelled() {
             return Err(NodeError::Cancelled);
         }
-        let outputs = run(start, len)?;
-        let fade = overlap.min(len) as f32;
-        for t in 0..len {
-            let rising = if i > 0 { ((t as f32 + 1.0) / (fade + 1.0)).min(1.0) } else { 1.0 };
-            let falling = if i + 1 < plan.len() { ((len - t) as f32 / (fade + 1.0)).min(1.0) } else { 1.0 };
-            let w = rising.min(falling);
-            total[start + t] += w;
-            for ((stream, output), &width) in streams.iter_mut().zip(&outputs).zip(widths) {
-                let target = &mut stream[(start + t) * width..][..width];
-                target.iter_mut().zip(&output[t * width..][..width]).for_each(|(o, v)| *o += w * v);
+        let outputs = run(batch)?;
+        let len = batch.frames;
+        for (j, &start) in batch.starts.iter().enumerate() {
+            let fade = options.overlap.min(len) as f32;
+            for t in 0..len {
+                let rising = if start > 0 { ((t as f32 + 1.0) / (fade + 1.0)).min(1.0) } else { 1.0 };
+                let falling = if start + len < frames { ((len - t) as f32 / (fade + 1.0)).min(1.0) } else { 1.0 };
+                let w = rising.min(falling);
+                total[start + t] += w;
+                for ((stream, output), &width) in streams.iter_mut().zip(&outputs).zip(widths) {
+                    let target = &mut stream[(start + t) * width..][..width];
+                    let source = &output[(j * batch.frames + t) * width..][..width];
+                    target.iter_mut().zip(source).for_each(|(o, v)| *o += w * v);
+                }
             }
         }
     }
@@ -112,11 +156,6 @@ pub fn blend_windows(
         }
     }
     Ok(streams)
-}
-
-/// A `[1, frames, width]` tensor of rows `start..start + frames` of `values`.
-pub fn window_tensor(values: &[f32], width: usize, start: usize, frames: usize) -> candle_core::Result<Tensor> {
-    Tensor::from_slice(&values[start * width..(start + frames) * width], (1, frames, width), &Device::Cpu)
 }
 
 /// A tensor's values, flattened.
@@ -148,20 +187,13 @@ pub fn generate(
     let has_codes = config.architecture == super::config::Architecture::GaussianSpeech;
     let style = styles(&[speaker], config.speakers.len(), &Device::Cpu).map_err(model_error)?;
     let code_width = if has_codes { config.expression_names.len() } else { 0 };
-    let mut streams = blend_windows(
-        frames,
-        options.window,
-        options.overlap,
-        &[config.hidden, code_width],
-        cancelled,
-        |start, len| {
-            let audio = window_tensor(input, width, start, len).map_err(model_error)?;
-            let masks = Masks::new(config, len, &[len], &Device::Cpu).map_err(model_error)?;
-            let (hidden, codes) = model.network.hidden(&audio, &style, &masks).map_err(model_error)?;
-            let codes = codes.as_ref().map(values).transpose()?.unwrap_or_default();
-            Ok(vec![values(&hidden)?, codes])
-        },
-    )?;
+    let mut streams = blend_windows(frames, options, &[config.hidden, code_width], cancelled, |batch| {
+        let audio = batch.tensor(input, width).map_err(model_error)?;
+        let masks = batch.masks(config).map_err(model_error)?;
+        let (hidden, codes) = model.network.hidden(&audio, &style, &masks).map_err(model_error)?;
+        let codes = codes.as_ref().map(values).transpose()?.unwrap_or_default();
+        Ok(vec![values(&hidden)?, codes])
+    })?;
     let mut codes = streams.pop().expect("two streams");
     let mut hidden = streams.pop().expect("two streams");
     for (stream, width) in [(&mut hidden, config.hidden), (&mut codes, code_width)] {
@@ -171,57 +203,94 @@ pub fn generate(
     if cancelled() {
         return Err(NodeError::Cancelled);
     }
-    let mapper = model.network.vertex_mapper();
-    let bias = mapper.bias().map(values).transpose()?.unwrap_or_default();
-    let bias: Vec<f32> = bias.iter().map(|b| b * options.intensity).collect();
     Ok(Generated {
-        offsets: affine(&hidden, config.hidden, &values(mapper.weight())?, &bias),
+        offsets: model.mapper.apply(&hidden, options.intensity),
         codes: has_codes.then_some(codes),
         frames,
     })
 }
 
-/// `x Wᵀ + b` for rows `x` `[n, inputs]`, `weight` `[outputs, inputs]` and
-/// `bias` `[outputs]` (or empty), `[n, outputs]`, multi-threaded.
-pub fn affine(x: &[f32], inputs: usize, weight: &[f32], bias: &[f32]) -> Vec<f32> {
-    let (n, outputs) = (x.len() / inputs.max(1), weight.len() / inputs.max(1));
-    assert_eq!(x.len(), n * inputs, "rows of {inputs}");
-    assert!(bias.is_empty() || bias.len() == outputs, "one bias per output");
-    let mut out = vec![0f32; n * outputs];
-    if !bias.is_empty() {
-        out.chunks_exact_mut(outputs).for_each(|row| row.copy_from_slice(bias));
+/// An affine map `y = W x + b` (the vertex mapper) held as one matrix
+/// `[outputs, inputs + 1]` with the bias as its last column, so one product
+/// writes the (large) result once, on every thread, and never reads it back.
+#[derive(Clone, Debug)]
+pub struct Affine {
+    inputs: usize,
+    matrix: Vec<f32>,
+}
+
+impl Affine {
+    /// `weight` `[outputs, inputs]` and `bias` `[outputs]` (or empty: zero).
+    pub fn new(weight: &[f32], bias: &[f32], inputs: usize) -> Affine {
+        let outputs = weight.len() / inputs.max(1);
+        assert_eq!(weight.len(), outputs * inputs, "rows of {inputs}");
+        assert!(bias.is_empty() || bias.len() == outputs, "one bias per output");
+        let mut matrix = Vec::with_capacity(outputs * (inputs + 1));
+        for (o, row) in weight.chunks_exact(inputs.max(1)).enumerate().take(outputs) {
+            matrix.extend_from_slice(row);
+            matrix.push(bias.get(o).copied().unwrap_or(0.0));
+        }
+        Affine { inputs, matrix }
     }
-    if n == 0 || outputs == 0 {
-        return out;
+
+    /// The map of a linear layer.
+    pub fn from_linear(linear: &candle_nn::Linear) -> candle_core::Result<Affine> {
+        let inputs = linear.weight().dim(1)?;
+        let bias = linear.bias().map(|b| b.to_vec1::<f32>()).transpose()?.unwrap_or_default();
+        Ok(Affine::new(&linear.weight().flatten_all()?.to_vec1()?, &bias, inputs))
     }
-    // SAFETY: `out` is `n × outputs` with rows `outputs` apart; `x` is
-    // `n × inputs` with rows `inputs` apart; `weight` read as its transpose,
-    // `inputs × outputs`, has rows 1 apart and columns `inputs` apart. Every
-    // element addressed lies in its slice, and `out` is borrowed mutably.
-    unsafe {
-        gemm::gemm(
-            n,
-            outputs,
-            inputs,
-            out.as_mut_ptr(),
-            1,
-            outputs as isize,
-            !bias.is_empty(),
-            x.as_ptr(),
-            1,
-            inputs as isize,
-            weight.as_ptr(),
-            inputs as isize,
-            1,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::Rayon(0),
-        );
+
+    /// Values per output row.
+    pub fn outputs(&self) -> usize {
+        self.matrix.len() / (self.inputs + 1)
     }
-    out
+
+    /// `W x + bias_scale · b` for every row `x` of `rows` `[n, inputs]`:
+    /// `[n, outputs]`, multi-threaded.
+    pub fn apply(&self, rows: &[f32], bias_scale: f32) -> Vec<f32> {
+        let (k, outputs) = (self.inputs + 1, self.outputs());
+        let n = rows.len() / self.inputs.max(1);
+        assert_eq!(rows.len(), n * self.inputs, "rows of {}", self.inputs);
+        let x: Vec<f32> = rows
+            .chunks_exact(self.inputs.max(1))
+            .take(n)
+            .flat_map(|row| row.iter().copied().chain([bias_scale]))
+            .collect();
+        let mut out = Vec::with_capacity(n * outputs);
+        if n > 0 && outputs > 0 {
+            // SAFETY: `out` has room for `n × outputs` values with rows
+            // `outputs` apart; `x` is `n × k` with rows `k` apart; `matrix`
+            // read as its transpose, `k × outputs`, has rows 1 apart and
+            // columns `k` apart. Every element addressed lies in its buffer.
+            // Without `read_dst` every element of `out` is written (never
+            // read), so it is initialised when its length is set.
+            unsafe {
+                gemm::gemm(
+                    n,
+                    outputs,
+                    k,
+                    out.as_mut_ptr(),
+                    1,
+                    outputs as isize,
+                    false,
+                    x.as_ptr(),
+                    1,
+                    k as isize,
+                    self.matrix.as_ptr(),
+                    k as isize,
+                    1,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::Rayon(0),
+                );
+                out.set_len(n * outputs);
+            }
+        }
+        out
+    }
 }
 
 /// A temporal Gaussian filter of standard deviation `sigma` frames over
@@ -349,6 +418,7 @@ impl Node for Generate {
             smoothing: params.float("smoothing")? as f32,
             window: params.int("window")? as usize,
             overlap: params.int("overlap")? as usize,
+            ..GenerateOptions::default()
         };
         if options.overlap >= options.window {
             return Err(NodeError::param("overlap", "must be shorter than `window`"));
@@ -420,7 +490,15 @@ mod tests {
     fn windows_cover_every_frame_with_the_overlap() {
         assert_eq!(windows(10, 200, 25), vec![(0, 10)]);
         assert_eq!(windows(10, 4, 1), vec![(0, 4), (3, 4), (6, 4)]);
-        assert_eq!(windows(11, 4, 1), vec![(0, 4), (3, 4), (6, 4), (9, 2)]);
+        assert_eq!(windows(11, 4, 1), vec![(0, 4), (3, 4), (6, 4), (7, 4)]);
+        assert_eq!(windows(250, 200, 25), vec![(0, 138), (112, 138)]);
+        for frames in [201, 376, 1500, 90_000] {
+            let plan = windows(frames, 200, 25);
+            assert!(plan.iter().all(|&(_, len)| len <= 200 && len == plan[0].1), "{frames}: equal, at most 200");
+            assert_eq!(plan[0].0, 0);
+            assert_eq!(plan.last().map(|&(s, len)| s + len), Some(frames));
+            assert!(plan.windows(2).all(|p| p[0].0 + p[0].1 >= p[1].0 + 25), "{frames}: overlaps of 25 at least");
+        }
     }
 
     #[test]
@@ -458,13 +536,13 @@ pub fn run_part(
     ctx: &RunContext,
     frames: usize,
     width: usize,
-    part: impl Fn(usize, usize, &Masks) -> candle_core::Result<Tensor>,
+    part: impl Fn(&WindowBatch, &Masks) -> candle_core::Result<Tensor>,
     model: &MotionModel,
 ) -> Result<Vec<f32>, NodeError> {
     let options = GenerateOptions::default();
-    let mut streams = blend_windows(frames, options.window, options.overlap, &[width], &|| ctx.is_cancelled(), |start, len| {
-        let masks = Masks::new(&model.config, len, &[len], &Device::Cpu).map_err(model_error)?;
-        Ok(vec![values(&part(start, len, &masks).map_err(model_error)?)?])
+    let mut streams = blend_windows(frames, &options, &[width], &|| ctx.is_cancelled(), |batch| {
+        let masks = batch.masks(&model.config).map_err(model_error)?;
+        Ok(vec![values(&part(batch, &masks).map_err(model_error)?)?])
     })?;
     Ok(streams.pop().expect("one stream"))
 }

@@ -7,7 +7,7 @@ use candle_nn::{Linear, VarBuilder, linear};
 
 use super::attention::{Encoder, add_positions};
 use super::config::Config;
-use super::generate::{audio_input, model_input, part_spec, run_part, window_tensor};
+use super::generate::{audio_input, model_input, part_spec, run_part};
 use crate::features::features_value;
 use gspeech_sdk::{Inputs, Node, NodeError, NodeSpec, Outputs, Params, PortSpec, PortType, RunContext};
 
@@ -70,7 +70,7 @@ impl Node for LipEncoderNode {
             ctx,
             frames,
             c.hidden,
-            |start, len, masks| model.network.lip_features(&window_tensor(&input, width, start, len)?, masks),
+            |batch, masks| model.network.lip_features(&batch.tensor(&input, width)?, masks),
             &model,
         )?;
         Ok(Outputs::new().with("lip", features_value(lip, c.hidden, c.fps, "motion.lip")))

@@ -473,21 +473,19 @@ fn every_parameter_learns_and_gradients_match_finite_differences() {
 
 #[test]
 fn generate_blends_smooths_and_scales_exactly_as_on_the_offsets() {
-    // Three windows of 8 frames overlapping by 3 on a 19-frame take: the fast
-    // path (blending the decoder's output, one product) against blending,
-    // smoothing and scaling the offsets of each window directly.
-    use super::generate::{GenerateOptions, blend_windows, generate, smooth, values, window_tensor};
+    // Four windows of 7 frames overlapping by 3 or more on a 19-frame take:
+    // the fast path (windows in batches of two; blending the decoder's output,
+    // one product) against running each window alone and blending,
+    // smoothing and scaling its offsets directly.
+    use super::generate::{GenerateOptions, blend_windows, generate, smooth, values};
     let c = config(Architecture::GaussianSpeech);
     let (_, net) = network(&c, 31);
-    let model = MotionModel {
-        config: c.clone(),
-        stats: FeatureStats {
-            mean: vec![0.0; 6],
-            std: vec![1.0; 6],
-            per_utterance: false,
-        },
-        network: net,
+    let stats = FeatureStats {
+        mean: vec![0.0; 6],
+        std: vec![1.0; 6],
+        per_utterance: false,
     };
+    let model = MotionModel::new(stats, net).unwrap();
     let width = c.features.dims * c.steps_per_frame;
     let frames = 19;
     let input = random(&[frames, width], 32);
@@ -497,12 +495,15 @@ fn generate_blends_smooths_and_scales_exactly_as_on_the_offsets() {
         smoothing: 1.5,
         window: 8,
         overlap: 3,
+        batch: 2,
     };
     let fast = generate(&model, &input, frames, &options, &|| false).unwrap();
     let style = styles(&[Some(1)], 2, &Device::Cpu).unwrap();
     let outputs = c.vertex_outputs();
-    let mut direct = blend_windows(frames, 8, 3, &[outputs], &|| false, |start, len| {
-        let audio = window_tensor(&input, width, start, len).unwrap();
+    let one_by_one = GenerateOptions { batch: 1, ..options.clone() };
+    let mut direct = blend_windows(frames, &one_by_one, &[outputs], &|| false, |batch| {
+        let (start, len) = (batch.starts[0], batch.frames);
+        let audio = Tensor::from_slice(&input[start * width..(start + len) * width], (1, len, width), &Device::Cpu).unwrap();
         let masks = Masks::new(&c, len, &[len], &Device::Cpu).unwrap();
         Ok(vec![values(&model.network.forward(&audio, &style, &masks).unwrap().offsets)?])
     })
@@ -518,13 +519,14 @@ fn generate_blends_smooths_and_scales_exactly_as_on_the_offsets() {
 }
 
 #[test]
-fn affine_matches_the_product_by_hand() {
+fn the_affine_map_matches_the_product_by_hand() {
     let (x, w, b) = (random(&[5, 3], 41), random(&[4, 3], 42), random(&[4], 43));
     for bias in [&b[..], &[]] {
-        let out = super::generate::affine(&x, 3, &w, bias);
+        let out = super::generate::Affine::new(&w, bias, 3).apply(&x, 0.5);
         for n in 0..5 {
             for o in 0..4 {
-                let expected: f32 = (0..3).map(|i| x[n * 3 + i] * w[o * 3 + i]).sum::<f32>() + bias.get(o).unwrap_or(&0.0);
+                let expected: f32 =
+                    (0..3).map(|i| x[n * 3 + i] * w[o * 3 + i]).sum::<f32>() + 0.5 * bias.get(o).unwrap_or(&0.0);
                 assert!((out[n * 4 + o] - expected).abs() < 1e-5, "{n},{o}");
             }
         }

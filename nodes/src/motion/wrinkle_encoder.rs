@@ -6,7 +6,7 @@ use candle_nn::{Linear, VarBuilder, linear, linear_no_bias};
 
 use super::attention::{Encoder, add_positions};
 use super::config::Config;
-use super::generate::{audio_input, model_input, part_input, part_spec, run_part, window_tensor};
+use super::generate::{audio_input, model_input, part_input, part_spec, run_part};
 use crate::features::features_value;
 use gspeech_sdk::{Inputs, Node, NodeError, NodeSpec, Outputs, Params, PortSpec, PortType, RunContext};
 
@@ -73,9 +73,9 @@ impl Node for WrinkleEncoderNode {
             ctx,
             frames,
             c.hidden,
-            |start, len, masks| {
-                let audio = window_tensor(&input, width, start, len)?;
-                model.network.wrinkle_features(&audio, &window_tensor(lip, c.hidden, start, len)?, masks)
+            |batch, masks| {
+                let audio = batch.tensor(&input, width)?;
+                model.network.wrinkle_features(&audio, &batch.tensor(lip, c.hidden)?, masks)
             },
             &model,
         )?;
