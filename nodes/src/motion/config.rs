@@ -75,17 +75,9 @@ impl FaceSpec {
     }
 }
 
-/// The sizes and provenance of a motion model.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Config {
-    /// The network.
-    pub architecture: Architecture,
-    /// The audio features it reads.
-    pub features: FeatureSpec,
-    /// Video frames per second of its output.
-    pub fps: f64,
-    /// Feature frames read per video frame (2 for 50 Hz features at 25 fps).
-    pub steps_per_frame: usize,
+/// The sizes of a motion network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sizes {
     /// Width of every transformer.
     pub hidden: usize,
     /// Attention heads.
@@ -102,6 +94,38 @@ pub struct Config {
     pub decoder_layers: usize,
     /// Period of the positional encoding and of the attention biases, frames.
     pub period: usize,
+}
+
+impl Default for Sizes {
+    /// The default model's.
+    fn default() -> Sizes {
+        Sizes {
+            hidden: 64,
+            heads: 4,
+            feed_forward: 128,
+            lip_layers: 2,
+            wrinkle_layers: 1,
+            expression_layers: 1,
+            decoder_layers: 2,
+            period: 25,
+        }
+    }
+}
+
+/// The sizes and provenance of a motion model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// The network.
+    pub architecture: Architecture,
+    /// The audio features it reads.
+    pub features: FeatureSpec,
+    /// Video frames per second of its output.
+    pub fps: f64,
+    /// Feature frames read per video frame (2 for 50 Hz features at 25 fps).
+    pub steps_per_frame: usize,
+    /// The network's sizes.
+    #[serde(flatten)]
+    pub sizes: Sizes,
     /// The expression codes: the rig's blendshape names when they are
     /// supervised by its weights (ARKit rigs), else `code0`, `code1`, ….
     pub expression_names: Vec<String>,
@@ -141,22 +165,22 @@ impl Config {
         let positive = [
             ("features.dims", self.features.dims),
             ("steps_per_frame", self.steps_per_frame),
-            ("hidden", self.hidden),
-            ("heads", self.heads),
-            ("feed_forward", self.feed_forward),
-            ("lip_layers", self.lip_layers),
-            ("decoder_layers", self.decoder_layers),
-            ("period", self.period),
+            ("hidden", self.sizes.hidden),
+            ("heads", self.sizes.heads),
+            ("feed_forward", self.sizes.feed_forward),
+            ("lip_layers", self.sizes.lip_layers),
+            ("decoder_layers", self.sizes.decoder_layers),
+            ("period", self.sizes.period),
             ("speakers", self.speakers.len()),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("`{name}` must be at least 1"));
         }
-        if self.hidden % self.heads != 0 {
-            return Err(format!("`hidden` ({}) must be a multiple of `heads` ({})", self.hidden, self.heads));
+        if self.sizes.hidden % self.sizes.heads != 0 {
+            return Err(format!("`hidden` ({}) must be a multiple of `heads` ({})", self.sizes.hidden, self.sizes.heads));
         }
         if self.architecture == Architecture::GaussianSpeech
-            && (self.wrinkle_layers == 0 || self.expression_layers == 0 || self.expression_names.is_empty())
+            && (self.sizes.wrinkle_layers == 0 || self.sizes.expression_layers == 0 || self.expression_names.is_empty())
         {
             return Err("the GaussianSpeech architecture needs wrinkle and expression layers and codes".into());
         }
@@ -186,14 +210,16 @@ pub(crate) mod tests {
             },
             fps: 25.0,
             steps_per_frame: 2,
-            hidden: 16,
-            heads: 4,
-            feed_forward: 32,
-            lip_layers: 1,
-            wrinkle_layers: 1,
-            expression_layers: 1,
-            decoder_layers: 1,
-            period: 5,
+            sizes: Sizes {
+                hidden: 16,
+                heads: 4,
+                feed_forward: 32,
+                lip_layers: 1,
+                wrinkle_layers: 1,
+                expression_layers: 1,
+                decoder_layers: 1,
+                period: 5,
+            },
             expression_names: vec!["jawOpen".into(), "mouthClose".into(), "eyeBlink_L".into()],
             codes_are_weights: true,
             face: FaceSpec {
@@ -218,7 +244,7 @@ pub(crate) mod tests {
         assert_eq!(c.vertex_outputs(), 12);
         c.check().unwrap();
         let mut bad = c.clone();
-        bad.heads = 3;
+        bad.sizes.heads = 3;
         assert!(bad.check().unwrap_err().contains("multiple"));
     }
 }

@@ -31,14 +31,14 @@ struct DecoderLayer {
 
 impl DecoderLayer {
     fn new(vb: VarBuilder, config: &Config) -> Result<DecoderLayer> {
-        let (w, h) = (config.hidden, config.heads);
+        let (w, h) = (config.sizes.hidden, config.sizes.heads);
         Ok(DecoderLayer {
             self_norm: Norm::new(vb.pp("self_norm"), w)?,
             self_attention: Attention::new(vb.pp("self_attention"), w, h)?,
             cross_norm: Norm::new(vb.pp("cross_norm"), w)?,
             cross_attention: Attention::new(vb.pp("cross_attention"), w, h)?,
             feed_forward_norm: Norm::new(vb.pp("feed_forward_norm"), w)?,
-            feed_forward: FeedForward::new(vb.pp("feed_forward"), w, config.feed_forward)?,
+            feed_forward: FeedForward::new(vb.pp("feed_forward"), w, config.sizes.feed_forward)?,
         })
     }
 
@@ -66,24 +66,24 @@ impl Decoder {
     /// at zero (as FaceFormer's), so an untrained model rests on the template.
     pub fn new(vb: VarBuilder, config: &Config) -> Result<Decoder> {
         let memory_width = match config.architecture {
-            Architecture::GaussianSpeech => 2 * config.hidden,
-            Architecture::FaceFormer => config.hidden,
+            Architecture::GaussianSpeech => 2 * config.sizes.hidden,
+            Architecture::FaceFormer => config.sizes.hidden,
         };
         let outputs = config.vertex_outputs();
         let mapper = vb.pp("vertex_mapper");
         let vertex_mapper = Linear::new(
-            mapper.get_with_hints((outputs, config.hidden), "weight", candle_nn::init::ZERO)?,
+            mapper.get_with_hints((outputs, config.sizes.hidden), "weight", candle_nn::init::ZERO)?,
             Some(mapper.get_with_hints(outputs, "bias", candle_nn::init::ZERO)?),
         );
         Ok(Decoder {
-            memory: linear(memory_width, config.hidden, vb.pp("memory"))?,
-            style: linear_no_bias(config.speakers.len(), config.hidden, vb.pp("style"))?,
-            layers: (0..config.decoder_layers)
+            memory: linear(memory_width, config.sizes.hidden, vb.pp("memory"))?,
+            style: linear_no_bias(config.speakers.len(), config.sizes.hidden, vb.pp("style"))?,
+            layers: (0..config.sizes.decoder_layers)
                 .map(|i| DecoderLayer::new(vb.pp(format!("layers.{i}")), config))
                 .collect::<Result<_>>()?,
-            norm: Norm::new(vb.pp("norm"), config.hidden)?,
+            norm: Norm::new(vb.pp("norm"), config.sizes.hidden)?,
             vertex_mapper,
-            period: config.period,
+            period: config.sizes.period,
         })
     }
 
@@ -133,7 +133,7 @@ impl Node for DecoderNode {
     fn run(&self, ctx: &RunContext, inputs: &Inputs, params: &Params) -> std::result::Result<Outputs, NodeError> {
         let model = model_input(inputs)?;
         let c = &model.config;
-        let (lip, frames) = part_input(inputs, "lip", c.hidden)?;
+        let (lip, frames) = part_input(inputs, "lip", c.sizes.hidden)?;
         let k = c.expression_names.len();
         let codes = match (c.architecture, inputs.get("codes").and_then(Value::as_record)) {
             (Architecture::FaceFormer, _) => None,
@@ -159,7 +159,7 @@ impl Node for DecoderNode {
             c.vertex_outputs(),
             |batch, masks| {
                 let codes = codes.map(|codes| batch.tensor(codes, k)).transpose()?;
-                model.network.decode(&batch.tensor(lip, c.hidden)?, codes.as_ref(), &style, masks)
+                model.network.decode(&batch.tensor(lip, c.sizes.hidden)?, codes.as_ref(), &style, masks)
             },
             &model,
         )?;

@@ -23,15 +23,15 @@ impl ExpressionEncoder {
     /// Loads the encoder from `vb` (`expression_encoder.*`).
     pub fn new(vb: VarBuilder, config: &Config) -> Result<ExpressionEncoder> {
         Ok(ExpressionEncoder {
-            input: linear(2 * config.hidden, config.hidden, vb.pp("input"))?,
+            input: linear(2 * config.sizes.hidden, config.sizes.hidden, vb.pp("input"))?,
             encoder: Encoder::new(
                 vb.pp("encoder"),
-                config.expression_layers,
-                config.hidden,
-                config.heads,
-                config.feed_forward,
+                config.sizes.expression_layers,
+                config.sizes.hidden,
+                config.sizes.heads,
+                config.sizes.feed_forward,
             )?,
-            head: linear(config.hidden, config.expression_names.len(), vb.pp("head"))?,
+            head: linear(config.sizes.hidden, config.expression_names.len(), vb.pp("head"))?,
         })
     }
 
@@ -63,8 +63,8 @@ impl Node for ExpressionEncoderNode {
     fn run(&self, ctx: &RunContext, inputs: &Inputs, _params: &Params) -> std::result::Result<Outputs, NodeError> {
         let model = model_input(inputs)?;
         let c = &model.config;
-        let (lip, frames) = part_input(inputs, "lip", c.hidden)?;
-        let (wrinkle, wrinkle_frames) = part_input(inputs, "wrinkle", c.hidden)?;
+        let (lip, frames) = part_input(inputs, "lip", c.sizes.hidden)?;
+        let (wrinkle, wrinkle_frames) = part_input(inputs, "wrinkle", c.sizes.hidden)?;
         if wrinkle_frames != frames {
             return Err(NodeError::input("wrinkle", format!("has {wrinkle_frames} frames, `lip` {frames}")));
         }
@@ -74,7 +74,7 @@ impl Node for ExpressionEncoderNode {
             frames,
             k,
             |batch, masks| {
-                let (l, w) = (batch.tensor(lip, c.hidden)?, batch.tensor(wrinkle, c.hidden)?);
+                let (l, w) = (batch.tensor(lip, c.sizes.hidden)?, batch.tensor(wrinkle, c.sizes.hidden)?);
                 model.network.expression_codes(&l, &w, masks)
             },
             &model,

@@ -187,7 +187,7 @@ pub fn generate(
     let has_codes = config.architecture == super::config::Architecture::GaussianSpeech;
     let style = styles(&[speaker], config.speakers.len(), &Device::Cpu).map_err(model_error)?;
     let code_width = if has_codes { config.expression_names.len() } else { 0 };
-    let mut streams = blend_windows(frames, options, &[config.hidden, code_width], cancelled, |batch| {
+    let mut streams = blend_windows(frames, options, &[config.sizes.hidden, code_width], cancelled, |batch| {
         let audio = batch.tensor(input, width).map_err(model_error)?;
         let masks = batch.masks(config).map_err(model_error)?;
         let (hidden, codes) = model.network.hidden(&audio, &style, &masks).map_err(model_error)?;
@@ -196,7 +196,7 @@ pub fn generate(
     })?;
     let mut codes = streams.pop().expect("two streams");
     let mut hidden = streams.pop().expect("two streams");
-    for (stream, width) in [(&mut hidden, config.hidden), (&mut codes, code_width)] {
+    for (stream, width) in [(&mut hidden, config.sizes.hidden), (&mut codes, code_width)] {
         smooth(stream, width, options.smoothing);
         stream.iter_mut().for_each(|v| *v *= options.intensity);
     }

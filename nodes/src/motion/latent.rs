@@ -18,8 +18,8 @@ impl Expression2Latent {
     /// Loads the MLP from `vb` (`expression_latent.*`).
     pub fn new(vb: VarBuilder, config: &Config) -> Result<Expression2Latent> {
         Ok(Expression2Latent {
-            first: linear(config.expression_names.len(), config.hidden, vb.pp("first"))?,
-            second: linear(config.hidden, config.hidden, vb.pp("second"))?,
+            first: linear(config.expression_names.len(), config.sizes.hidden, vb.pp("first"))?,
+            second: linear(config.sizes.hidden, config.sizes.hidden, vb.pp("second"))?,
         })
     }
 }

@@ -24,15 +24,15 @@ impl LipEncoder {
     pub fn new(vb: VarBuilder, config: &Config) -> Result<LipEncoder> {
         let audio = config.features.dims * config.steps_per_frame;
         Ok(LipEncoder {
-            input: linear(audio, config.hidden, vb.pp("input"))?,
+            input: linear(audio, config.sizes.hidden, vb.pp("input"))?,
             encoder: Encoder::new(
                 vb.pp("encoder"),
-                config.lip_layers,
-                config.hidden,
-                config.heads,
-                config.feed_forward,
+                config.sizes.lip_layers,
+                config.sizes.hidden,
+                config.sizes.heads,
+                config.sizes.feed_forward,
             )?,
-            period: config.period,
+            period: config.sizes.period,
         })
     }
 
@@ -69,10 +69,10 @@ impl Node for LipEncoderNode {
         let lip = run_part(
             ctx,
             frames,
-            c.hidden,
+            c.sizes.hidden,
             |batch, masks| model.network.lip_features(&batch.tensor(&input, width)?, masks),
             &model,
         )?;
-        Ok(Outputs::new().with("lip", features_value(lip, c.hidden, c.fps, "motion.lip")))
+        Ok(Outputs::new().with("lip", features_value(lip, c.sizes.hidden, c.fps, "motion.lip")))
     }
 }

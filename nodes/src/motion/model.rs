@@ -29,19 +29,19 @@ impl Masks {
     /// Masks for windows of `frames` frames, of which each sequence uses the
     /// first `lengths[b]` (padding after them is never attended to by a real frame).
     pub fn new(config: &Config, frames: usize, lengths: &[usize], device: &Device) -> Result<Masks> {
-        let heads = config.heads;
+        let heads = config.sizes.heads;
         let padding = if lengths.iter().all(|&n| n == frames) {
             None
         } else {
             Some(padding_bias(lengths, frames, device)?)
         };
         let encoder = match padding {
-            Some(ref p) => batch_bias(symmetric_bias(heads, frames, config.period), heads, frames, Some(p))?,
-            None => bias_tensor(symmetric_bias(heads, frames, config.period), &[heads, frames, frames], device)?,
+            Some(ref p) => batch_bias(symmetric_bias(heads, frames, config.sizes.period), heads, frames, Some(p))?,
+            None => bias_tensor(symmetric_bias(heads, frames, config.sizes.period), &[heads, frames, frames], device)?,
         };
         Ok(Masks {
             encoder,
-            causal: bias_tensor(causal_bias(heads, frames, config.period), &[heads, frames, frames], device)?,
+            causal: bias_tensor(causal_bias(heads, frames, config.sizes.period), &[heads, frames, frames], device)?,
             alignment: bias_tensor(alignment_mask(frames), &[1, frames, frames], device)?,
         })
     }

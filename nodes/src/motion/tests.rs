@@ -134,14 +134,7 @@ fn data(train: Vec<Clip>) -> TrainData {
 fn tiny_settings(steps: usize) -> TrainSettings {
     let c = config(Architecture::GaussianSpeech);
     TrainSettings {
-        hidden: c.hidden,
-        heads: c.heads,
-        feed_forward: c.feed_forward,
-        lip_layers: 1,
-        wrinkle_layers: 1,
-        expression_layers: 1,
-        decoder_layers: 1,
-        period: 5,
+        sizes: c.sizes,
         steps,
         batch: 2,
         max_frames: 16,

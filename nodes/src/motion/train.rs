@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::checkpoint::{FeatureStats, centre, to_record};
-use super::config::{Architecture, Config, FaceSpec, FeatureSpec};
+use super::config::{Architecture, Config, FaceSpec, FeatureSpec, Sizes};
 use super::data::{Clip, Dataset, FeatureRecipe, Targets, warp_bands};
 use super::init::SeededVars;
 use super::model::{Masks, MotionTransformer, styles};
@@ -70,22 +70,9 @@ impl Default for LossWeights {
 pub struct TrainSettings {
     /// The network to train.
     pub architecture: Architecture,
-    /// Transformer width.
-    pub hidden: usize,
-    /// Attention heads.
-    pub heads: usize,
-    /// Feed-forward width.
-    pub feed_forward: usize,
-    /// Lip (audio) encoder layers.
-    pub lip_layers: usize,
-    /// Wrinkle encoder layers.
-    pub wrinkle_layers: usize,
-    /// Expression encoder layers.
-    pub expression_layers: usize,
-    /// Decoder layers.
-    pub decoder_layers: usize,
-    /// Period of the positional encoding and biases, frames.
-    pub period: usize,
+    /// The network's sizes.
+    #[serde(flatten)]
+    pub sizes: Sizes,
     /// Optimisation steps.
     pub steps: usize,
     /// Clips per batch.
@@ -124,14 +111,7 @@ impl Default for TrainSettings {
     fn default() -> TrainSettings {
         TrainSettings {
             architecture: Architecture::GaussianSpeech,
-            hidden: 64,
-            heads: 4,
-            feed_forward: 128,
-            lip_layers: 2,
-            wrinkle_layers: 1,
-            expression_layers: 1,
-            decoder_layers: 2,
-            period: 25,
+            sizes: Sizes::default(),
             steps: 3000,
             batch: 16,
             max_frames: 100,
@@ -310,14 +290,7 @@ pub fn model_config(settings: &TrainSettings, data: &TrainData, command: &str) -
         },
         fps: data.fps,
         steps_per_frame: steps_per_frame(data.fps),
-        hidden: settings.hidden,
-        heads: settings.heads,
-        feed_forward: settings.feed_forward,
-        lip_layers: settings.lip_layers,
-        wrinkle_layers: settings.wrinkle_layers,
-        expression_layers: settings.expression_layers,
-        decoder_layers: settings.decoder_layers,
-        period: settings.period,
+        sizes: settings.sizes,
         expression_names: data.face.expression_names.clone(),
         codes_are_weights: true,
         face: FaceSpec {
@@ -960,10 +933,10 @@ impl gspeech_sdk::Node for Train {
             ))
             .param(int("steps", d.steps, 1, "Optimisation steps."))
             .param(int("batch", d.batch, 1, "Clips per step."))
-            .param(int("hidden", d.hidden, 4, "Transformer width."))
-            .param(int("heads", d.heads, 1, "Attention heads."))
-            .param(int("lip_layers", d.lip_layers, 1, "Lip (audio) encoder layers."))
-            .param(int("decoder_layers", d.decoder_layers, 1, "Decoder layers."))
+            .param(int("hidden", d.sizes.hidden, 4, "Transformer width."))
+            .param(int("heads", d.sizes.heads, 1, "Attention heads."))
+            .param(int("lip_layers", d.sizes.lip_layers, 1, "Lip (audio) encoder layers."))
+            .param(int("decoder_layers", d.sizes.decoder_layers, 1, "Decoder layers."))
             .param(int("max_frames", d.max_frames, 2, "Longest training window in frames."))
             .param(int("warmup", d.warmup, 0, "Warm-up steps."))
             .param(ParamSpec::float("learning_rate", d.learning_rate, (Some(0.0), Some(1.0)), "Peak learning rate."))
@@ -1017,10 +990,13 @@ impl gspeech_sdk::Node for Train {
                 .ok_or_else(|| NodeError::param("architecture", format!("unknown architecture {architecture}")))?,
             steps: int("steps")?,
             batch: int("batch")?,
-            hidden: int("hidden")?,
-            heads: int("heads")?,
-            lip_layers: int("lip_layers")?,
-            decoder_layers: int("decoder_layers")?,
+            sizes: Sizes {
+                hidden: int("hidden")?,
+                heads: int("heads")?,
+                lip_layers: int("lip_layers")?,
+                decoder_layers: int("decoder_layers")?,
+                ..Sizes::default()
+            },
             max_frames: int("max_frames")?,
             warmup: int("warmup")?,
             learning_rate: params.float("learning_rate")?,
@@ -1036,8 +1012,8 @@ impl gspeech_sdk::Node for Train {
             checkpoint_every: int("checkpoint_every")?,
             ..TrainSettings::default()
         };
-        if settings.hidden % settings.heads != 0 {
-            return Err(NodeError::param("heads", format!("must divide `hidden` ({})", settings.hidden)));
+        if settings.sizes.hidden % settings.sizes.heads != 0 {
+            return Err(NodeError::param("heads", format!("must divide `hidden` ({})", settings.sizes.hidden)));
         }
         let out = params.path("out")?;
         if out.as_os_str().is_empty() {

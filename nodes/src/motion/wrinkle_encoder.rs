@@ -24,16 +24,16 @@ impl WrinkleEncoder {
     pub fn new(vb: VarBuilder, config: &Config) -> Result<WrinkleEncoder> {
         let audio = config.features.dims * config.steps_per_frame;
         Ok(WrinkleEncoder {
-            audio: linear(audio, config.hidden, vb.pp("audio"))?,
-            lip: linear_no_bias(config.hidden, config.hidden, vb.pp("lip"))?,
+            audio: linear(audio, config.sizes.hidden, vb.pp("audio"))?,
+            lip: linear_no_bias(config.sizes.hidden, config.sizes.hidden, vb.pp("lip"))?,
             encoder: Encoder::new(
                 vb.pp("encoder"),
-                config.wrinkle_layers,
-                config.hidden,
-                config.heads,
-                config.feed_forward,
+                config.sizes.wrinkle_layers,
+                config.sizes.hidden,
+                config.sizes.heads,
+                config.sizes.feed_forward,
             )?,
-            period: config.period,
+            period: config.sizes.period,
         })
     }
 
@@ -64,7 +64,7 @@ impl Node for WrinkleEncoderNode {
         let model = model_input(inputs)?;
         let (input, frames) = audio_input(&model, inputs)?;
         let c = &model.config;
-        let (lip, lip_frames) = part_input(inputs, "lip", c.hidden)?;
+        let (lip, lip_frames) = part_input(inputs, "lip", c.sizes.hidden)?;
         if lip_frames != frames {
             return Err(NodeError::input("lip", format!("has {lip_frames} frames, the audio {frames}")));
         }
@@ -72,13 +72,13 @@ impl Node for WrinkleEncoderNode {
         let wrinkle = run_part(
             ctx,
             frames,
-            c.hidden,
+            c.sizes.hidden,
             |batch, masks| {
                 let audio = batch.tensor(&input, width)?;
-                model.network.wrinkle_features(&audio, &batch.tensor(lip, c.hidden)?, masks)
+                model.network.wrinkle_features(&audio, &batch.tensor(lip, c.sizes.hidden)?, masks)
             },
             &model,
         )?;
-        Ok(Outputs::new().with("wrinkle", features_value(wrinkle, c.hidden, c.fps, "motion.wrinkle")))
+        Ok(Outputs::new().with("wrinkle", features_value(wrinkle, c.sizes.hidden, c.fps, "motion.wrinkle")))
     }
 }
