@@ -23,9 +23,9 @@ pub struct GenerateOptions {
     pub intensity: f32,
     /// Standard deviation of a temporal Gaussian smoothing, frames (0: none).
     pub smoothing: f32,
-    /// Frames per window.
+    /// Most frames per window.
     pub window: usize,
-    /// Frames shared by neighbouring windows.
+    /// Fewest frames shared by neighbouring windows.
     pub overlap: usize,
     /// Windows run together as one batch (more is faster, and uses more memory).
     pub batch: usize,
@@ -395,8 +395,18 @@ impl Node for Generate {
                 (Some(0.0), Some(10.0)),
                 "Temporal Gaussian smoothing, standard deviation in frames (0: none).",
             ))
-            .param(ParamSpec::int("window", 200, (Some(8), Some(2000)), "Frames per window."))
-            .param(ParamSpec::int("overlap", 25, (Some(0), Some(500)), "Frames shared by neighbouring windows."))
+            .param(ParamSpec::int(
+                "window",
+                200,
+                (Some(8), Some(2000)),
+                "Most frames per window (the windows of a take share one length).",
+            ))
+            .param(ParamSpec::int(
+                "overlap",
+                25,
+                (Some(0), Some(500)),
+                "Fewest frames neighbouring windows share, cross-faded.",
+            ))
             .param(ParamSpec::choice(
                 "output",
                 "offsets and weights",
