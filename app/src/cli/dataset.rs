@@ -70,6 +70,9 @@ pub struct SynthArgs {
     /// A voice kept out of training; it speaks the test sentences (empty: none).
     #[arg(long, default_value = DEFAULT_HELD_OUT)]
     pub held_out_voice: String,
+    /// How many training voices speak each sentence (at most all of them).
+    #[arg(long, default_value_t = 2)]
+    pub voices_per_sentence: i64,
     /// Face model regions whose vertices are stored (all: every vertex).
     #[arg(long, default_value = "all")]
     pub regions: String,
@@ -114,6 +117,7 @@ fn synth(args: &SynthArgs, plugins: &[PathBuf]) -> u8 {
         ("sentences", json!(args.sentences)),
         ("voices", json!(args.voices)),
         ("held_out_voice", json!(args.held_out_voice)),
+        ("voices_per_sentence", json!(args.voices_per_sentence)),
         ("regions", json!(args.regions)),
     ] {
         synth.params.insert(name.into(), value);

@@ -211,10 +211,17 @@ impl Node for Synthesize {
             speak("a", &probe).map_err(|e| NodeError::param(param, e.to_string()))?;
         }
         let stored = stored_vertices(&face, params.text("regions")?)?;
+        let training_voices = speakers.iter().filter(|s| !s.held_out).count();
+        let asked = params.int("voices_per_sentence")? as usize;
+        if asked > training_voices {
+            ctx.info(&format!(
+                "each sentence is spoken by all {training_voices} training voices (`voices_per_sentence` asks for {asked})"
+            ));
+        }
         let plan = plan(
             &sentences,
             &speakers,
-            params.int("voices_per_sentence")? as usize,
+            asked.min(training_voices),
             [params.float("val_fraction")?, params.float("test_fraction")?],
             seed,
         )?;
@@ -374,9 +381,10 @@ fn speakers(params: &Params, settings: &Settings, identities: usize, seed: u64) 
     Ok(out)
 }
 
-/// Splits sentences into train, validation and test, and assigns voices:
-/// each sentence to `per_sentence` training voices, and the test sentences
-/// also to the held-out voice (`test_voice`).
+/// Splits sentences into train, validation and test (each split asked for
+/// gets at least one), and assigns voices: each sentence to `per_sentence`
+/// training voices, and the test sentences also to the held-out voice
+/// (`test_voice`).
 fn plan(
     sentences: &[Sentence],
     speakers: &[Speaker],
@@ -385,19 +393,17 @@ fn plan(
     seed: u64,
 ) -> Result<Vec<Planned>, NodeError> {
     let training: Vec<usize> = (0..speakers.len()).filter(|&i| !speakers[i].held_out).collect();
-    if per_sentence > training.len() {
-        return Err(NodeError::param(
-            "voices_per_sentence",
-            format!("{per_sentence} is more than the {} training voices", training.len()),
-        ));
-    }
     let n = sentences.len();
-    let test = (n as f64 * test_fraction).round() as usize;
-    let val = (n as f64 * val_fraction).round() as usize;
+    // A split asked for gets at least one sentence, however small the corpus.
+    let share = |fraction: f64| if fraction > 0.0 { ((n as f64 * fraction).round() as usize).max(1) } else { 0 };
+    let (test, val) = (share(test_fraction), share(val_fraction));
     if test + val >= n {
         return Err(NodeError::param(
             "sentences",
-            format!("{n} sentences leave none for training after {val} for validation and {test} for testing"),
+            format!(
+                "{n} sentence(s) leave none for training after {val} for validation and {test} for testing; use \
+                 more, or set `val_fraction` and `test_fraction` to 0 to train on every one"
+            ),
         ));
     }
     let mut order: Vec<usize> = (0..n).collect();

@@ -214,6 +214,15 @@ fn bad_inputs_get_clear_errors() {
         .run(&Synthesize, face_input(), params(json!({"regions": "face,hair"})))
         .unwrap_err();
     assert!(err.to_string().contains("the face model has no region `hair`"), "{err}");
+    // One sentence cannot fill the splits asked for.
+    let err = run
+        .run(&Synthesize, face_input(), params(json!({"sentences": 1, "test_fraction": 0.1})))
+        .unwrap_err();
+    assert!(
+        matches!(&err, NodeError::Param { name, message } if name == "sentences"
+            && message.contains("1 sentence(s) leave none for training after 0 for validation and 1 for testing")),
+        "{err}"
+    );
     // A rig without ARKit names.
     let square = Inputs::new(BTreeMap::from([(
         "face".to_string(),
@@ -226,4 +235,22 @@ fn bad_inputs_get_clear_errors() {
     );
     assert!(err.contains("jawOpen, mouthClose"), "{err}");
     assert!(!out.join("dataset.json").exists(), "nothing was written");
+}
+
+#[test]
+fn one_voice_speaks_every_sentence_whatever_voices_per_sentence_asks() {
+    let run = TestRun::new();
+    let params = json!({"corpus": corpus(&run.dir()), "out": run.dir().join("out"), "voices": "en-gb",
+                        "held_out_voice": "", "voices_per_sentence": 2, "sentences": 1, "val_fraction": 0.0,
+                        "test_fraction": 0.0, "regions": "face"});
+    let out = run.run(&Synthesize, face_input(), params).unwrap();
+    let splits = out.get("dataset").unwrap().as_record().unwrap().attr("splits").unwrap().clone();
+    assert_eq!(splits["train"].as_array().unwrap().len(), 1, "{splits}");
+    assert!(
+        run.logs()
+            .iter()
+            .any(|(_, line)| line.contains("spoken by all 1 training voices (`voices_per_sentence` asks for 2)")),
+        "{:?}",
+        run.logs()
+    );
 }

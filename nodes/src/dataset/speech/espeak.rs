@@ -49,6 +49,62 @@ const RANGE: c_int = 4;
 /// `espeak_ERROR::EE_NOT_FOUND`.
 const NOT_FOUND: c_int = 2;
 
+/// `espeak_VOICE` from `speak_lib.h`: a voice, or a filter for listing them.
+#[repr(C)]
+struct VoiceSpec {
+    name: *const c_char,
+    languages: *const c_char,
+    identifier: *const c_char,
+    gender: u8,
+    age: u8,
+    variant: u8,
+    internal: u8,
+    score: c_int,
+    spare: *mut c_void,
+}
+
+/// `espeak_ListVoices`.
+type ListVoices = unsafe extern "C" fn(*const VoiceSpec) -> *const *const VoiceSpec;
+
+/// The voice eSpeak NG ranks first for a language such as `en-gb`, keeping a
+/// variant (`en-gb+m3` → `gmw/en+m3`); `None` when no voice speaks it.
+///
+/// `espeak-ng -v` falls back the same way for a name that is no voice's, but
+/// drops the variant.
+///
+/// # Safety
+/// `list` is eSpeak NG's `espeak_ListVoices`, after `espeak_Initialize`.
+unsafe fn voice_for_language(list: ListVoices, name: &str) -> Option<CString> {
+    let (language, variant) = match name.split_once('+') {
+        Some((language, variant)) => (language, Some(variant)),
+        None => (name, None),
+    };
+    let language = CString::new(language).ok()?;
+    let filter = VoiceSpec {
+        name: std::ptr::null(),
+        languages: language.as_ptr(),
+        identifier: std::ptr::null(),
+        gender: 0,
+        age: 0,
+        variant: 0,
+        internal: 0,
+        score: 0,
+        spare: std::ptr::null_mut(),
+    };
+    // SAFETY: the list is null-terminated and lives in the library until the
+    // next listing; its identifier is copied out at once.
+    let identifier = unsafe {
+        let voices = list(&filter);
+        let first = voices.as_ref().copied().filter(|v| !v.is_null())?;
+        std::ffi::CStr::from_ptr((*first).identifier.as_ref()?).to_str().ok()?.to_owned()
+    };
+    CString::new(match variant {
+        Some(variant) => format!("{identifier}+{variant}"),
+        None => identifier,
+    })
+    .ok()
+}
+
 /// `espeak_EVENT` from `speak_lib.h`.
 #[repr(C)]
 struct Event {
@@ -135,6 +191,7 @@ pub fn speak(text: &str, voice: &Voice, _speaking: &Speaking) -> Result<Speech, 
             lib.get(b"espeak_SetVoiceByName\0").map_err(missing)?;
         let set_parameter: Symbol<unsafe extern "C" fn(c_int, c_int, c_int) -> c_int> =
             lib.get(b"espeak_SetParameter\0").map_err(missing)?;
+        let list_voices: Symbol<ListVoices> = lib.get(b"espeak_ListVoices\0").map_err(missing)?;
         type Synth = unsafe extern "C" fn(
             *const c_void,
             usize,
@@ -155,9 +212,15 @@ pub fn speak(text: &str, voice: &Voice, _speaking: &Speaking) -> Result<Speech, 
         }
         set_callback(collect);
         let result = (|| {
+            let unknown = || SpeechError::UnknownVoice(voice.name.clone());
             match set_voice(name.as_ptr()) {
                 0 => {}
-                NOT_FOUND => return Err(SpeechError::UnknownVoice(voice.name.clone())),
+                NOT_FOUND => {
+                    let by_language = voice_for_language(*list_voices, &voice.name).ok_or_else(unknown)?;
+                    if set_voice(by_language.as_ptr()) != 0 {
+                        return Err(unknown());
+                    }
+                }
                 code => {
                     return Err(failed(format!("selecting voice `{}` gave error {code}", voice.name)));
                 }
@@ -245,6 +308,17 @@ mod tests {
         .unwrap();
         let again = speak("The birch canoe slid on the smooth planks.", &voice("en+f2")).unwrap();
         assert_eq!(first, again);
+    }
+
+    #[test]
+    fn a_language_selects_its_voice_with_its_variant() {
+        // `en-gb` names no voice file; as with `espeak-ng -v en-gb`, it is
+        // the language of `en` (British English), and the variant is kept.
+        let british = speak("Hello.", &voice("en-gb")).unwrap();
+        assert_eq!(british, speak("Hello.", &voice("en")).unwrap());
+        let varied = speak("Hello.", &voice("en-gb+m3")).unwrap();
+        assert_eq!(varied, speak("Hello.", &voice("en+m3")).unwrap());
+        assert_ne!(varied.samples, british.samples);
     }
 
     #[test]
