@@ -58,6 +58,7 @@ def make_config(
     digest="0",
     units="cm",
     codes_are_weights=True,
+    personalised=False,
 ):
     """A config dict with exactly the fields (and field order) of the Rust
     `Config`'s JSON."""
@@ -76,6 +77,7 @@ def make_config(
         "period": period,
         "expression_names": list(expression_names if expression_names is not None else ["code0"]),
         "codes_are_weights": codes_are_weights,
+        "personalised": personalised,
         "face": {
             "name": face_name,
             "vertices": vertices,
@@ -286,11 +288,16 @@ class LipEncoder(nn.Module):
     def __init__(self, c):
         super().__init__()
         self.input = nn.Linear(c["features"]["dims"] * c["steps_per_frame"], c["hidden"])
+        # Personalised: the speaker style projected and added (`linear_no_bias`).
+        self.style = nn.Linear(len(c["speakers"]), c["hidden"], bias=False) if c.get("personalised") else None
         self.encoder = Encoder(c["lip_layers"], c["hidden"], c["heads"], c["feed_forward"])
         self.period = c["period"]
 
-    def forward(self, audio, bias):
-        return self.encoder(add_positions(self.input(audio), self.period), bias)
+    def forward(self, audio, style, bias):
+        x = self.input(audio)
+        if self.style is not None:
+            x = x + self.style(style).unsqueeze(1)
+        return self.encoder(add_positions(x, self.period), bias)
 
 
 class WrinkleEncoder(nn.Module):
@@ -388,8 +395,8 @@ class MotionTransformer(nn.Module):
             self.expression_latent = Expression2Latent(config)
         self.decoder = Decoder(config)
 
-    def lip_features(self, audio, masks):
-        return self.lip_encoder(audio, masks.encoder)
+    def lip_features(self, audio, style, masks):
+        return self.lip_encoder(audio, style, masks.encoder)
 
     def wrinkle_features(self, audio, lip, masks):
         return self.wrinkle_encoder(audio, lip, masks.encoder)
@@ -411,7 +418,7 @@ class MotionTransformer(nn.Module):
 
     def hidden(self, audio, style, masks, return_lip=False):
         """The decoder's output before the vertex mapper, and the codes."""
-        lip = self.lip_features(audio, masks)
+        lip = self.lip_features(audio, style, masks)
         codes = None
         if self.full:
             wrinkle = self.wrinkle_features(audio, lip, masks)

@@ -131,6 +131,11 @@ pub struct Config {
     pub expression_names: Vec<String>,
     /// Whether the codes are the rig's blendshape weights (trained against them).
     pub codes_are_weights: bool,
+    /// Whether the lip encoder reads the speaker style beside the audio (the
+    /// paper's personalised lip features), so what follows it need not guess
+    /// the speaker from the voice. Absent in older checkpoints: not.
+    #[serde(default)]
+    pub personalised: bool,
     /// The face model.
     pub face: FaceSpec,
     /// Speaker styles, by name (one-hot, as FaceFormer's).
@@ -222,6 +227,7 @@ pub(crate) mod tests {
             },
             expression_names: vec!["jawOpen".into(), "mouthClose".into(), "eyeBlink_L".into()],
             codes_are_weights: true,
+            personalised: architecture == Architecture::GaussianSpeech,
             face: FaceSpec {
                 name: "tiny".into(),
                 vertices,

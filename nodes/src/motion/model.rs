@@ -89,9 +89,10 @@ impl MotionTransformer {
         })
     }
 
-    /// Lip features `[B, T, hidden]` from audio `[B, T, steps·dims]`.
-    pub fn lip_features(&self, audio: &Tensor, masks: &Masks) -> Result<Tensor> {
-        self.lip.forward(audio, &masks.encoder)
+    /// Lip features `[B, T, hidden]` from audio `[B, T, steps·dims]` in the
+    /// style `style` `[B or 1, speakers]` (read by personalised models).
+    pub fn lip_features(&self, audio: &Tensor, style: &Tensor, masks: &Masks) -> Result<Tensor> {
+        self.lip.forward(audio, style, &masks.encoder)
     }
 
     /// Wrinkle features `[B, T, hidden]` (GaussianSpeech only).
@@ -127,7 +128,7 @@ impl MotionTransformer {
     /// (GaussianSpeech), for audio `[B, T, steps·dims]`. Training reads these:
     /// its vertex losses need only the mapper's weights, not the offsets.
     pub fn hidden(&self, audio: &Tensor, style: &Tensor, masks: &Masks) -> Result<(Tensor, Option<Tensor>)> {
-        let lip = self.lip_features(audio, masks)?;
+        let lip = self.lip_features(audio, style, masks)?;
         let codes = match self.config.architecture {
             Architecture::GaussianSpeech => {
                 let wrinkle = self.wrinkle_features(audio, &lip, masks)?;

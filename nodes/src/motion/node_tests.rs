@@ -126,7 +126,8 @@ fn a_factory_dataset_trains_evaluates_and_names_its_broken_files() {
     assert!(err.contains("dataset.json") && err.contains("gspeech dataset synth"), "{err}");
 }
 
-/// A tiny untrained model record for the square rig.
+/// A tiny untrained model record for the square rig (its vertex mapper, which
+/// training starts at zero, made to move the vertices).
 fn square_model() -> (Config, Value) {
     let mut config = tiny(Architecture::GaussianSpeech, 4);
     let square = crate::face::rig::tests::square();
@@ -135,7 +136,13 @@ fn square_model() -> (Config, Value) {
     config.face.name = square.name.clone();
     let vars = SeededVars::new(1);
     MotionTransformer::new(vars.builder(&Device::Cpu), &config).unwrap();
-    let weights = vars.map.data().lock().unwrap().iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+    let mut weights: BTreeMap<String, candle_core::Tensor> =
+        vars.map.data().lock().unwrap().iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+    let mapper = &weights["decoder.vertex_mapper.weight"];
+    let moving = candle_core::Tensor::arange(0f32, mapper.elem_count() as f32, &Device::Cpu)
+        .and_then(|t| t.sin()?.reshape(mapper.dims()))
+        .unwrap();
+    weights.insert("decoder.vertex_mapper.weight".into(), moving);
     let stats = FeatureStats {
         mean: vec![0.0; 6],
         std: vec![1.0; 6],
@@ -189,6 +196,36 @@ fn generate_makes_motion_and_refuses_what_does_not_fit() {
     assert!(err.contains("`ICT-FaceKit light` (24591 vertices") && err.contains("`square` (4"), "{err}");
     let err = fail(vec![("features", features(23, 6)), ("model", model)], json!({"speaker": "zed"})).to_string();
     assert!(err.contains("no speaker style `zed`; it has a, b"), "{err}");
+}
+
+#[test]
+fn the_part_nodes_chained_make_what_generate_makes() {
+    use super::decoder::DecoderNode;
+    use super::expression_encoder::ExpressionEncoderNode;
+    use super::lip_encoder::LipEncoderNode;
+    use super::wrinkle_encoder::WrinkleEncoderNode;
+    let run = TestRun::new();
+    let (config, model) = square_model();
+    assert!(config.personalised, "the lip encoder reads the speaker");
+    let audio = features(23, 6);
+    let node = |node: &dyn gspeech_sdk::Node, values: Vec<(&str, Value)>, params: serde_json::Value, output: &str| {
+        let mut values = values;
+        values.push(("model", model.clone()));
+        run.run(node, inputs(values), params).unwrap().get(output).unwrap().clone()
+    };
+    let offsets = |motion: &Value| motion.as_record().unwrap().tensor("vertex_offsets").unwrap().as_f32().unwrap().to_vec();
+    let generated = node(&Generate, vec![("features", audio.clone())], json!({"speaker": "b"}), "motion");
+    let lip = node(&LipEncoderNode, vec![("features", audio.clone())], json!({"speaker": "b"}), "lip");
+    let wrinkle = node(&WrinkleEncoderNode, vec![("features", audio.clone()), ("lip", lip.clone())], json!({}), "wrinkle");
+    let codes = node(&ExpressionEncoderNode, vec![("lip", lip.clone()), ("wrinkle", wrinkle)], json!({}), "codes");
+    let decoded = node(&DecoderNode, vec![("lip", lip), ("codes", codes.clone())], json!({"speaker": "b"}), "motion");
+    let (a, b) = (offsets(&generated), offsets(&decoded));
+    assert_eq!(a.len(), 11 * 4 * 3);
+    assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5), "{a:?} vs {b:?}");
+    // The lip encoder's speaker matters: another style, other offsets.
+    let other = node(&LipEncoderNode, vec![("features", audio)], json!({"speaker": "a"}), "lip");
+    let decoded = node(&DecoderNode, vec![("lip", other), ("codes", codes)], json!({"speaker": "b"}), "motion");
+    assert!(offsets(&decoded).iter().zip(&a).any(|(x, y)| (x - y).abs() > 1e-4));
 }
 
 #[test]

@@ -44,7 +44,7 @@ fn shapes_through_every_part() {
         let audio = Tensor::from_vec(random(&[2, 7, width], 1), (2, 7, width), &device).unwrap();
         let masks = Masks::new(&c, 7, &[7, 5], &device).unwrap();
         let style = styles(&[Some(1), None], 2, &device).unwrap();
-        let lip = net.lip_features(&audio, &masks).unwrap();
+        let lip = net.lip_features(&audio, &style, &masks).unwrap();
         assert_eq!(lip.dims(), [2, 7, 16]);
         let prediction = net.forward(&audio, &style, &masks).unwrap();
         assert_eq!(prediction.offsets.dims(), [2, 7, 12]);
@@ -386,7 +386,7 @@ fn matches_the_independent_pytorch_implementation() {
         let audio = take("input.audio");
         let prediction = net.forward(&audio, &take("input.style"), &masks).unwrap();
         let mut compared = vec![
-            ("lip", net.lip_features(&audio, &masks).unwrap(), take("expected.lip")),
+            ("lip", net.lip_features(&audio, &take("input.style"), &masks).unwrap(), take("expected.lip")),
             ("offsets", prediction.offsets, take("expected.offsets")),
         ];
         if let Some(codes) = prediction.codes {

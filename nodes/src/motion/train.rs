@@ -85,6 +85,10 @@ pub struct TrainSettings {
     /// [`FeatureSpec::per_utterance`]).
     #[serde(default)]
     pub per_utterance: bool,
+    /// Whether the lip encoder reads the speaker style (see
+    /// [`Config::personalised`]).
+    #[serde(default)]
+    pub personalised: bool,
     /// Vocal-tract-length perturbation: each training window's frequencies
     /// are scaled by a factor drawn uniformly from `1 ± warp` (0: none).
     #[serde(default)]
@@ -117,6 +121,7 @@ impl Default for TrainSettings {
             max_frames: 100,
             warmup: 200,
             per_utterance: true,
+            personalised: false,
             warp: 0.1,
             learning_rate: 1e-3,
             final_fraction: 0.05,
@@ -293,6 +298,7 @@ pub fn model_config(settings: &TrainSettings, data: &TrainData, command: &str) -
         sizes: settings.sizes,
         expression_names: data.face.expression_names.clone(),
         codes_are_weights: true,
+        personalised: settings.personalised,
         face: FaceSpec {
             name: data.face.name.clone(),
             vertices: data.face.vertex_count(),
@@ -946,6 +952,12 @@ impl gspeech_sdk::Node for Train {
                 "Centre each take's features on their own mean first (removes the voice's and channel's average \
                  spectrum; recorded in the model, so inference does the same).",
             ))
+            .param(ParamSpec::bool(
+                "personalised",
+                d.personalised,
+                "The lip encoder reads the speaker style beside the audio (the paper's personalised lip features): \
+                 better on the voices trained on, worse on voices never heard.",
+            ))
             .param(ParamSpec::float(
                 "warp",
                 d.warp,
@@ -1001,6 +1013,7 @@ impl gspeech_sdk::Node for Train {
             warmup: int("warmup")?,
             learning_rate: params.float("learning_rate")?,
             per_utterance: params.bool("per_utterance")?,
+            personalised: params.bool("personalised")?,
             warp: params.float("warp")?,
             losses: LossWeights {
                 gap: params.float("gap_loss")?,
