@@ -91,11 +91,7 @@ fn main() {
         ["infer", seconds] => {
             let seconds: f64 = seconds.parse().expect("SECONDS is a number");
             let trainer = Trainer::new(&config, &settings, &data.face, &Device::Cpu).unwrap();
-            let stats = FeatureStats {
-                mean: vec![0.0; config.features.dims],
-                std: vec![1.0; config.features.dims],
-                per_utterance: false,
-            };
+            let stats = FeatureStats::identity(config.features.dims);
             let model = MotionModel::new(stats, trainer.network).unwrap();
             let frames = (seconds * 25.0) as usize;
             let features = noise((seconds * 50.0) as usize * config.features.dims, 7.0);

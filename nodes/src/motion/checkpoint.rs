@@ -33,6 +33,15 @@ pub struct FeatureStats {
 }
 
 impl FeatureStats {
+    /// Statistics that leave `dims`-dimensional features as they are.
+    pub fn identity(dims: usize) -> FeatureStats {
+        FeatureStats {
+            mean: vec![0.0; dims],
+            std: vec![1.0; dims],
+            per_utterance: false,
+        }
+    }
+
     /// Statistics over the rows of several `[frames, dims]` takes, each
     /// centred on its own mean first when `per_utterance`.
     pub fn measure<'a>(takes: impl IntoIterator<Item = &'a [f32]>, dims: usize, per_utterance: bool) -> FeatureStats {

@@ -135,8 +135,8 @@ pub fn blend_windows(
         }
         let outputs = run(batch)?;
         let len = batch.frames;
+        let fade = options.overlap.min(len) as f32;
         for (j, &start) in batch.starts.iter().enumerate() {
-            let fade = options.overlap.min(len) as f32;
             for t in 0..len {
                 let rising = if start > 0 { ((t as f32 + 1.0) / (fade + 1.0)).min(1.0) } else { 1.0 };
                 let falling = if start + len < frames { ((len - t) as f32 / (fade + 1.0)).min(1.0) } else { 1.0 };

@@ -143,11 +143,7 @@ fn square_model() -> (Config, Value) {
         .and_then(|t| t.sin()?.reshape(mapper.dims()))
         .unwrap();
     weights.insert("decoder.vertex_mapper.weight".into(), moving);
-    let stats = FeatureStats {
-        mean: vec![0.0; 6],
-        std: vec![1.0; 6],
-        per_utterance: false,
-    };
+    let stats = FeatureStats::identity(6);
     (config.clone(), Value::data(to_record(&config, &stats, &weights).unwrap()))
 }
 

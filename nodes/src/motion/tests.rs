@@ -235,11 +235,7 @@ fn the_same_seed_gives_the_same_model_and_a_saved_model_the_same_output() {
             var.set(&Tensor::from_vec(random(var.dims(), 4), var.dims(), &device).unwrap()).unwrap();
         }
     }
-    let stats = FeatureStats {
-        mean: vec![0.0; 6],
-        std: vec![1.0; 6],
-        per_utterance: false,
-    };
+    let stats = FeatureStats::identity(6);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
     let record = to_record(&c, &stats, &snapshot(&vars)).unwrap();
@@ -261,11 +257,7 @@ fn the_same_seed_gives_the_same_model_and_a_saved_model_the_same_output() {
 fn a_checkpoint_missing_a_tensor_or_with_a_wrong_shape_names_it() {
     let c = config(Architecture::GaussianSpeech);
     let (vars, _) = network(&c, 1);
-    let stats = FeatureStats {
-        mean: vec![0.0; 6],
-        std: vec![1.0; 6],
-        per_utterance: false,
-    };
+    let stats = FeatureStats::identity(6);
     let mut weights: BTreeMap<String, Tensor> =
         vars.map.data().lock().unwrap().iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
     weights.remove("decoder.norm.weight");
@@ -473,11 +465,7 @@ fn generate_blends_smooths_and_scales_exactly_as_on_the_offsets() {
     use super::generate::{GenerateOptions, blend_windows, generate, smooth, values};
     let c = config(Architecture::GaussianSpeech);
     let (_, net) = network(&c, 31);
-    let stats = FeatureStats {
-        mean: vec![0.0; 6],
-        std: vec![1.0; 6],
-        per_utterance: false,
-    };
+    let stats = FeatureStats::identity(6);
     let model = MotionModel::new(stats, net).unwrap();
     let width = c.features.dims * c.steps_per_frame;
     let frames = 19;
