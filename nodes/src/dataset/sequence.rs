@@ -4,12 +4,12 @@
 use gspeech_sdk::NodeError;
 use serde_json::{Value as Json, json};
 
-use super::coarticulation::trajectory;
+use super::coarticulation::{Param, Segment, trajectory};
 use super::head::NeckRig;
 use super::prosody::{Liveliness, UPPER_SHAPES, analyse, upper_face};
 use super::random::Rng;
-use super::speech::{Phone, Voice, speak};
-use super::visemes::{MOUTH_SHAPES, mouth_weights, segments};
+use super::speech::{Phone, Speech, SpeechError, Voice, speak};
+use super::visemes::{MOUTH_SHAPES, lookup, mouth_weights, segments};
 use crate::audio::resample;
 use crate::face::{FaceRig, add_shapes};
 use crate::features::frame_count;
@@ -93,6 +93,18 @@ pub struct Settings {
     pub blinks_per_minute: f32,
     /// Scales head motion.
     pub head_motion: f32,
+    /// Longest silence before and after the speech, seconds; each sequence
+    /// draws both ends from 0 to this.
+    pub silence: f64,
+    /// Longest pause inside a sentence, seconds; each draws from
+    /// [`SHORTEST_PAUSE`] to this.
+    pub pause: f64,
+    /// The chance of a pause at a word boundary without punctuation (after
+    /// punctuation there is always one).
+    pub phrase_pauses: f64,
+    /// Loudest level of the room tone under the whole sequence, dBFS RMS;
+    /// each sequence draws its level from 12 dB below this up to it.
+    pub room_tone: f64,
 }
 
 impl Settings {
@@ -102,6 +114,8 @@ impl Settings {
             "fps": self.fps, "sample_rate": self.sample_rate, "rate": self.rate, "rate_jitter": self.rate_jitter,
             "pitch": self.pitch, "pitch_jitter": self.pitch_jitter, "identity_scale": self.identity_scale,
             "blinks_per_minute": self.blinks_per_minute, "head_motion": self.head_motion,
+            "silence": self.silence, "pause": self.pause, "phrase_pauses": self.phrase_pauses,
+            "room_tone": self.room_tone,
         })
     }
 }
@@ -155,6 +169,22 @@ impl Driver {
             .flatten()
             .collect();
         Ok(Driver { targets, smile })
+    }
+
+    /// Sets `row`, the rig's expression weights, from the mouth weights (in
+    /// [`MOUTH_SHAPES`] order), the upper face's (in [`UPPER_SHAPES`] order)
+    /// and a resting smile, each clamped to [0, 1].
+    pub fn drive(&self, row: &mut [f32], mouth: &[f32], upper: &[f32], smile: f32) {
+        row.fill(0.0);
+        for (value, targets) in mouth.iter().chain(upper).zip(&self.targets) {
+            for &(i, factor) in targets {
+                row[i] += value * factor;
+            }
+        }
+        for &(i, factor) in &self.smile {
+            row[i] += smile * factor;
+        }
+        row.iter_mut().for_each(|w| *w = w.clamp(0.0, 1.0));
     }
 }
 
@@ -239,6 +269,21 @@ impl<'a> Stage<'a> {
         }
     }
 
+    /// A speaker's face at rest on the stored vertices, head unturned: their
+    /// identity with the mouth as in a pause (lightly closed lips) and their
+    /// resting smile. The stored `template`: in silence with closed lips the
+    /// face is this, so its offsets from it are zero.
+    pub fn rest_face(&self, driver: &Driver, speaker: &Speaker, body: &Body) -> Vec<f32> {
+        let pause = lookup("_").expect("pauses have a shape").first.targets;
+        let articulation = pause.map(|t| t.map_or(0.0, |t| t.value));
+        let mouth = mouth_weights(&articulation, speaker.articulation);
+        let mut weights = vec![0f32; self.rig.expression_names.len()];
+        driver.drive(&mut weights, &mouth, &[0.0; UPPER_SHAPES.len()], speaker.smile);
+        let mut face = body.rest.clone();
+        add_shapes(&mut face, &self.expressions, &weights);
+        face
+    }
+
     /// Makes one sequence: `text` spoken by `speaker` (whose body is from
     /// [`Stage::body`]), with this sequence's own random stream.
     pub fn sequence(
@@ -258,20 +303,29 @@ impl<'a> Stage<'a> {
             pitch: (speaker.pitch as f64 + pitch_shift).round().clamp(0.0, 99.0) as u32,
             range: speaker.range,
         };
-        let speech = speak(text, &voice).map_err(|e| NodeError::param("voices", e.to_string()))?;
-        let audio = resample(
+        let lead = rng.range(0.0, settings.silence);
+        let trail = rng.range(0.0, settings.silence);
+        let phrases = phrases(text, settings.phrase_pauses, rng);
+        let gaps: Vec<f64> = (1..phrases.len())
+            .map(|_| rng.range(SHORTEST_PAUSE, settings.pause.max(SHORTEST_PAUSE)))
+            .collect();
+        let speech = speak_phrases(&phrases, &voice, lead, &gaps, trail)
+            .map_err(|e| NodeError::param("voices", e.to_string()))?;
+        let mut audio = resample(
             std::slice::from_ref(&speech.samples),
             speech.sample_rate,
             settings.sample_rate,
         )
         .map_err(NodeError::other)?
         .remove(0);
+        add_room_tone(&mut audio, settings.room_tone - rng.range(0.0, 12.0), rng);
         let frames = frame_count(audio.len(), settings.sample_rate as f64, settings.fps);
         if frames == 0 {
             return Err(NodeError::other(format!("`{text}` is shorter than one frame")));
         }
         let times: Vec<f64> = (0..frames).map(|i| i as f64 / settings.fps).collect();
-        let (segments, visemes, unknown) = segments(&speech.phones);
+        let (mut segments, visemes, unknown) = segments(&speech.phones);
+        rest_in_pauses(&mut segments, &speech.phones, rng);
         let articulation = trajectory(&segments, &times);
         let prosody = analyse(&audio, settings.sample_rate, &times);
         let live = Liveliness {
@@ -286,16 +340,7 @@ impl<'a> Stage<'a> {
         let mut weights = vec![0f32; frames * k];
         for (f, row) in weights.chunks_exact_mut(k).enumerate() {
             let mouth = mouth_weights(&articulation[f], speaker.articulation);
-            let driven = mouth.iter().chain(upper.weights[f].iter());
-            for (value, targets) in driven.zip(&driver.targets) {
-                for &(i, factor) in targets {
-                    row[i] += value * factor;
-                }
-            }
-            for &(i, factor) in &driver.smile {
-                row[i] += speaker.smile * factor;
-            }
-            row.iter_mut().for_each(|w| *w = w.clamp(0.0, 1.0));
+            driver.drive(row, &mouth, &upper.weights[f], speaker.smile);
         }
 
         let mut vertices = Vec::with_capacity(frames * body.rest.len());
@@ -316,5 +361,151 @@ impl<'a> Stage<'a> {
             blinks: upper.blinks,
             unknown,
         })
+    }
+}
+
+/// The shortest pause inside a sentence, seconds.
+pub const SHORTEST_PAUSE: f64 = 0.1;
+/// Pauses at least this long (seconds) let the mouth settle into a rest pose.
+const RESTING_PAUSE: f64 = 0.25;
+/// The chance that a resting mouth is slightly parted rather than closed.
+const PARTED_REST: f64 = 0.4;
+
+/// `text` cut where the speaker pauses: after words ending in clause
+/// punctuation (`, ; : . ! ?`) or dashes, and after any other word with chance
+/// `phrase_pauses`; never after the last word, nor into a phrase without a
+/// letter.
+pub fn phrases(text: &str, phrase_pauses: f64, rng: &mut Rng) -> Vec<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut out = Vec::new();
+    let mut phrase: Vec<&str> = Vec::new();
+    for (i, &word) in words.iter().enumerate() {
+        phrase.push(word);
+        let punctuated = word.ends_with([',', ';', ':', '.', '!', '?', '-', '–', '—']);
+        let pause = punctuated || rng.uniform() < phrase_pauses;
+        let spoken = phrase.iter().any(|w| w.chars().any(char::is_alphabetic));
+        if pause && spoken && i + 1 < words.len() {
+            out.push(phrase.join(" "));
+            phrase.clear();
+        }
+    }
+    if !phrase.is_empty() {
+        out.push(phrase.join(" "));
+    }
+    out
+}
+
+/// Speaks each phrase with `voice` and joins them into one utterance: `lead`
+/// seconds of silence, the phrases with `gaps[i]` seconds between phrase `i`
+/// and the next, and `trail` seconds after. The phones tile it, each stretch
+/// of silence (the engines' own included) one `_` pause.
+pub fn speak_phrases(
+    phrases: &[String],
+    voice: &Voice,
+    lead: f64,
+    gaps: &[f64],
+    trail: f64,
+) -> Result<Speech, SpeechError> {
+    if phrases.is_empty() {
+        return Err(SpeechError::Failed("there are no words to speak".into()));
+    }
+    let spoken = phrases
+        .iter()
+        .map(|p| speak(p, voice))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rate = spoken[0].sample_rate;
+    let mut samples: Vec<f32> = Vec::new();
+    let mut phones: Vec<Phone> = Vec::new();
+    let silence = |samples: &mut Vec<f32>, phones: &mut Vec<Phone>, seconds: f64| {
+        let start = samples.len();
+        samples.resize(start + (seconds * rate as f64).round() as usize, 0.0);
+        phones.push(Phone {
+            symbol: "_".into(),
+            start: start as f64 / rate as f64,
+            end: samples.len() as f64 / rate as f64,
+        });
+    };
+    silence(&mut samples, &mut phones, lead);
+    for (i, speech) in spoken.into_iter().enumerate() {
+        if i > 0 {
+            silence(&mut samples, &mut phones, gaps[i - 1]);
+        }
+        let offset = samples.len() as f64 / rate as f64;
+        phones.extend(speech.phones.into_iter().map(|p| Phone {
+            start: p.start + offset,
+            end: p.end + offset,
+            ..p
+        }));
+        samples.extend(speech.samples);
+    }
+    silence(&mut samples, &mut phones, trail);
+    Ok(Speech {
+        samples,
+        sample_rate: rate,
+        phones: tile(phones),
+    })
+}
+
+/// Phones that follow each other without gaps or overlaps (each starts where
+/// the one before ended), empty ones dropped and neighbouring pauses merged
+/// into one `_`.
+fn tile(phones: Vec<Phone>) -> Vec<Phone> {
+    let mut out: Vec<Phone> = Vec::with_capacity(phones.len());
+    for phone in phones.into_iter().filter(|p| p.end > p.start) {
+        match out.last_mut() {
+            Some(last) if last.symbol.starts_with('_') && phone.symbol.starts_with('_') => {
+                last.symbol = "_".into();
+                last.end = phone.end;
+            }
+            Some(last) => {
+                let start = last.end;
+                out.push(Phone { start, ..phone });
+            }
+            None => out.push(phone),
+        }
+    }
+    out
+}
+
+/// Adds a microphone's room tone to `audio`: white noise with a low rumble
+/// (a one-pole low-pass of the same noise), at `level` dBFS RMS.
+fn add_room_tone(audio: &mut [f32], level: f64, rng: &mut Rng) {
+    let mut rumble = 0.0;
+    let noise: Vec<f64> = audio
+        .iter()
+        .map(|_| {
+            let white = rng.normal();
+            rumble = 0.98 * rumble + 0.2 * white;
+            0.5 * white + rumble
+        })
+        .collect();
+    let rms = (noise.iter().map(|n| n * n).sum::<f64>() / noise.len().max(1) as f64).sqrt();
+    if rms > 0.0 {
+        let scale = 10f64.powf(level / 20.0) / rms;
+        for (a, n) in audio.iter_mut().zip(noise) {
+            *a += (n * scale) as f32;
+        }
+    }
+}
+
+/// Lets the mouth settle in each pause of at least [`RESTING_PAUSE`]: the
+/// pause's own lightly closed lips, or with chance [`PARTED_REST`] slightly
+/// parted lips and jaw, drawn for each pause.
+fn rest_in_pauses(segments: &mut [Segment], phones: &[Phone], rng: &mut Rng) {
+    let resting = phones
+        .iter()
+        .filter(|p| p.symbol.starts_with('_') && p.end - p.start >= RESTING_PAUSE);
+    for pause in resting {
+        if rng.uniform() >= PARTED_REST {
+            continue;
+        }
+        let (jaw, open) = (rng.range(0.08, 0.22) as f32, rng.range(0.3, 0.7) as f32);
+        for segment in segments.iter_mut().filter(|s| s.start == pause.start && s.end == pause.end) {
+            for (param, value) in [(Param::Jaw, jaw), (Param::Open, open)] {
+                if let Some(target) = &mut segment.targets[param as usize] {
+                    target.value = value;
+                }
+            }
+        }
     }
 }

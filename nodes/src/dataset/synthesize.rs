@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 
 use super::corpus::{Sentence, read_corpus};
 use super::random::Rng;
-use super::sequence::{Body, Driver, Settings, Speaker, Stage};
+use super::sequence::{Body, Driver, SHORTEST_PAUSE, Settings, Speaker, Stage};
 use super::speech::{Voice, speak};
 use super::writer::{
     FORMAT, INDEX, SequenceFiles, VERSION, existing_key, motion_record, read_meta, remove_stale, write_index,
@@ -21,7 +21,7 @@ use super::writer::{
 use crate::face::{FaceRig, to_ranges};
 
 /// Bumped whenever the same settings would produce different sequences.
-const GENERATOR: u32 = 1;
+const GENERATOR: u32 = 2;
 
 /// The default training voices: eSpeak NG's American, British, Received
 /// Pronunciation and Caribbean English with male and female variants.
@@ -37,7 +37,8 @@ impl Node for Synthesize {
         NodeSpec::new("dataset.synthesize", 1, "Synthesize Speech Dataset")
             .doc(
                 "The synthetic capture factory: speaks each corpus sentence with eSpeak NG or Flite voices \
-                 (exact phoneme timings), turns phonemes into visemes and ARKit mouth weights with Cohen–Massaro coarticulation, \
+                 (exact phoneme timings) with silence before and after, pauses at punctuation and phrase breaks, \
+                 and room tone under it all, turns phonemes into visemes and ARKit mouth weights with Cohen–Massaro coarticulation, \
                  drives brows, blinks, gaze and head from the speech's prosody, and writes per sequence a WAV, \
                  blendshape weights, head rotation and vertices on the face model, with train/val/test splits by \
                  sentence and a held-out voice. Deterministic: the same seed gives the same files byte for byte; \
@@ -163,6 +164,33 @@ impl Node for Synthesize {
                 (Some(0.0), Some(3.0)),
                 "Scales head and neck motion (1: about ±2°, 0: none).",
             ))
+            .param(ParamSpec::float(
+                "silence",
+                1.5,
+                (Some(0.0), Some(10.0)),
+                "Longest silence before and after the speech, seconds (each end drawn from 0 to this), \
+                 so a model learns to rest.",
+            ))
+            .param(ParamSpec::float(
+                "pause",
+                0.6,
+                (Some(SHORTEST_PAUSE), Some(5.0)),
+                "Longest pause inside a sentence, seconds (each drawn from 0.1 s to this): after clause \
+                 punctuation, and at phrase breaks.",
+            ))
+            .param(ParamSpec::float(
+                "phrase_pauses",
+                0.05,
+                (Some(0.0), Some(1.0)),
+                "Chance of a pause after a word without punctuation.",
+            ))
+            .param(ParamSpec::float(
+                "room_tone",
+                -55.0,
+                (Some(-120.0), Some(-20.0)),
+                "Loudest room tone (a microphone's noise floor) under the speech, dBFS RMS; each sequence \
+                 draws its level from 12 dB below this up to it.",
+            ))
             .param(ParamSpec::text(
                 "regions",
                 "all",
@@ -198,6 +226,10 @@ impl Node for Synthesize {
             identity_scale: params.float("identity_scale")?,
             blinks_per_minute: params.float("blinks_per_minute")? as f32,
             head_motion: params.float("head_motion")? as f32,
+            silence: params.float("silence")?,
+            pause: params.float("pause")?,
+            phrase_pauses: params.float("phrase_pauses")?,
+            room_tone: params.float("room_tone")?,
         };
         let speakers = speakers(params, &settings, face.identity_names.len(), seed)?;
         for speaker in &speakers {
@@ -490,7 +522,7 @@ impl Factory<'_> {
             &self.stage.rig.expression_names,
             sequence.vertices,
             &sequence.head,
-            body.rest.clone(),
+            self.stage.rest_face(&self.driver, speaker, body),
             &self.stage.stored,
             settings.fps,
         );

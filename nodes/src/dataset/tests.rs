@@ -31,6 +31,10 @@ fn settings() -> Settings {
         identity_scale: 0.5,
         blinks_per_minute: 17.0,
         head_motion: 1.0,
+        silence: 0.0,
+        pause: 0.6,
+        phrase_pauses: 0.0,
+        room_tone: -120.0,
     }
 }
 
@@ -253,4 +257,86 @@ fn one_voice_speaks_every_sentence_whatever_voices_per_sentence_asks() {
         "{:?}",
         run.logs()
     );
+}
+
+#[test]
+fn phrases_break_after_punctuation_and_by_chance_elsewhere() {
+    let mut rng = Rng::new(1);
+    let text = "Pop Bob, a bad map: by my palm - Papa. May ban a mob.";
+    assert_eq!(
+        super::sequence::phrases(text, 0.0, &mut rng),
+        ["Pop Bob,", "a bad map:", "by my palm -", "Papa.", "May ban a mob."]
+    );
+    let every = super::sequence::phrases("one two three", 1.0, &mut rng);
+    assert_eq!(every, ["one", "two", "three"]);
+    // A dash alone is not a phrase: it stays with the words before it.
+    assert_eq!(super::sequence::phrases("- well then", 1.0, &mut rng), ["- well", "then"]);
+}
+
+#[test]
+fn silence_and_pauses_are_spoken_with_the_mouth_at_rest() {
+    let rig = ict();
+    let stored: Vec<u32> = rig.region("face").unwrap().vertex_indices().collect();
+    let stage = Stage::new(rig, stored.clone());
+    let driver = Driver::new(rig).unwrap();
+    let settings = Settings {
+        silence: 1.5,
+        pause: 0.6,
+        head_motion: 0.0,
+        blinks_per_minute: 0.0,
+        room_tone: -50.0,
+        ..settings()
+    };
+    let speaker = Speaker::draw("v0", "en-us+m3", false, &settings, rig.identity_names.len(), 1);
+    let body = stage.body(&speaker);
+    let template = stage.rest_face(&driver, &speaker, &body);
+    let lips: Vec<usize> = rig
+        .lip_vertices
+        .iter()
+        .map(|v| stored.binary_search(v).expect("the lips are stored"))
+        .collect();
+    let (mut closed, mut parted, mut pauses) = (0, 0, 0);
+    for seed in 1..=6 {
+        let text = "Pop Bob, a bad map by my palm.";
+        let sequence = stage
+            .sequence(&driver, &speaker, &body, text, &settings, &mut Rng::new(seed))
+            .unwrap();
+        let phones: Vec<_> = sequence.phones.iter().map(|(p, _)| p).collect();
+        // The phones tile the audio, and the comma brings a pause of 0.1 s or more.
+        assert!(phones.windows(2).all(|w| w[0].end == w[1].start));
+        let seconds = sequence.audio.len() as f64 / 16_000.0;
+        assert!((phones.last().unwrap().end - seconds).abs() < 1e-3);
+        let bob = phones.iter().position(|p| p.symbol == "b").unwrap();
+        let comma = phones[bob..].iter().find(|p| p.symbol.starts_with('_')).unwrap();
+        assert!(comma.end - comma.start >= 0.1, "{comma:?}");
+        // Room tone within 12 dB below the asked level, never digital silence.
+        let lead = phones[0].end;
+        if lead > 0.3 {
+            let quiet = &sequence.audio[..(lead * 16_000.0) as usize];
+            let rms = (quiet.iter().map(|s| s * s).sum::<f32>() / quiet.len() as f32).sqrt();
+            let db = 20.0 * rms.log10();
+            assert!((-62.5..=-49.5).contains(&db), "room tone at {db:.1} dBFS");
+        }
+        // Deep in every pause of 0.4 s or more, the lips are at rest: on the
+        // template (closed) or parted by the jaw alone.
+        let k = rig.expression_names.len();
+        let jaw = rig.expression_index("jawOpen").unwrap();
+        for pause in phones.iter().filter(|p| p.symbol == "_" && p.end - p.start >= 0.4) {
+            let frame = (((pause.start + pause.end) / 2.0) * 25.0).round() as usize;
+            let vertices = &sequence.vertices[frame * stored.len() * 3..(frame + 1) * stored.len() * 3];
+            let moved = lips
+                .iter()
+                .map(|&i| (0..3).map(|c| (vertices[i * 3 + c] - template[i * 3 + c]).powi(2)).sum::<f32>().sqrt())
+                .fold(0f32, f32::max);
+            let jaw_open = sequence.weights[frame * k + jaw];
+            if moved < 0.02 {
+                closed += 1;
+            } else {
+                assert!((0.02..0.12).contains(&jaw_open), "jawOpen {jaw_open} in a pause at {:.2} s", pause.start);
+                parted += 1;
+            }
+            pauses += 1;
+        }
+    }
+    assert!(pauses >= 6 && closed >= 2 && parted >= 1, "{closed} closed, {parted} parted of {pauses} pauses");
 }

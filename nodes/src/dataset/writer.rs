@@ -6,6 +6,8 @@
 //! <root>/sequences/<id>/motion.safetensors
 //!     one `motion` value (io.load reads it): weights [T, K], vertices [T, Vs, 3],
 //!     head_rotation [T, 3], template [Vs, 3], vertex_indices [Vs]; fps, weight_names
+//!     (`template`: the speaker's face at rest, head unturned: identity,
+//!     resting smile and lightly closed lips, as in silence)
 //! <root>/sequences/<id>/meta.json      sentence, speaker, voice, phonemes and visemes, blinks
 //! ```
 //!
