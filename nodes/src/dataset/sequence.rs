@@ -200,8 +200,8 @@ pub struct Sequence {
     pub vertices: Vec<f32>,
     /// Number of frames.
     pub frames: usize,
-    /// The voice as spoken (after jitter).
-    pub voice: Voice,
+    /// The voice as spoken (after jitter), when an engine spoke.
+    pub voice: Option<Voice>,
     /// The phonemes, with their visemes.
     pub phones: Vec<(Phone, &'static str)>,
     /// When each blink starts.
@@ -311,17 +311,43 @@ impl<'a> Stage<'a> {
             .collect();
         let speech = speak_phrases(&phrases, &voice, lead, &gaps, trail)
             .map_err(|e| NodeError::param("voices", e.to_string()))?;
-        let mut audio = resample(
+        let mut samples = resample(
             std::slice::from_ref(&speech.samples),
             speech.sample_rate,
             settings.sample_rate,
         )
         .map_err(NodeError::other)?
         .remove(0);
-        add_room_tone(&mut audio, settings.room_tone - rng.range(0.0, 12.0), rng);
+        add_room_tone(&mut samples, settings.room_tone - rng.range(0.0, 12.0), rng);
+        let speech = Speech {
+            samples,
+            sample_rate: settings.sample_rate,
+            phones: speech.phones,
+        };
+        let mut sequence = self.animate(driver, speaker, body, speech, settings, rng)?;
+        sequence.voice = Some(voice);
+        Ok(sequence)
+    }
+
+    /// Animates speech whose phonemes are known (spoken by an engine, or a
+    /// recording aligned to its transcript): the mouth from the phonemes, the
+    /// upper face and head from the audio's prosody, as `speaker` (whose body
+    /// is from [`Stage::body`]) would move. The speech must be at the
+    /// dataset's sample rate.
+    pub fn animate(
+        &self,
+        driver: &Driver,
+        speaker: &Speaker,
+        body: &Body,
+        speech: Speech,
+        settings: &Settings,
+        rng: &mut Rng,
+    ) -> Result<Sequence, NodeError> {
+        debug_assert_eq!(speech.sample_rate, settings.sample_rate);
+        let audio = speech.samples;
         let frames = frame_count(audio.len(), settings.sample_rate as f64, settings.fps);
         if frames == 0 {
-            return Err(NodeError::other(format!("`{text}` is shorter than one frame")));
+            return Err(NodeError::other("the speech is shorter than one frame"));
         }
         let times: Vec<f64> = (0..frames).map(|i| i as f64 / settings.fps).collect();
         let (mut segments, visemes, unknown) = segments(&speech.phones);
@@ -356,7 +382,7 @@ impl<'a> Stage<'a> {
             head: upper.head,
             vertices,
             frames,
-            voice,
+            voice: None,
             phones: speech.phones.into_iter().zip(visemes).collect(),
             blinks: upper.blinks,
             unknown,

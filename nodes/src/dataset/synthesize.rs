@@ -505,8 +505,9 @@ impl Factory<'_> {
             "split": item.split,
             "sentence": {"id": item.sentence.id, "text": item.sentence.text, "line": item.sentence.line},
             "speaker": speaker.id,
-            "voice": {"name": sequence.voice.name, "rate": sequence.voice.rate, "pitch": sequence.voice.pitch,
-                      "range": sequence.voice.range},
+            "voice": sequence.voice.as_ref().map(|v| json!({
+                "name": v.name, "rate": v.rate, "pitch": v.pitch, "range": v.range,
+            })),
             "frames": sequence.frames,
             "seconds": seconds,
             "fps": settings.fps,
