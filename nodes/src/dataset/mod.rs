@@ -8,6 +8,7 @@
 //!   weights, blended by Cohen–Massaro dominance functions;
 //! - [`prosody`] and [`head`]: brows, blinks, gaze and head motion from the
 //!   speech's pitch and loudness;
+//! - [`recordings`]: recorded lines and their transcripts;
 //! - [`sequence`]: one sentence spoken by one speaker, as audio, weights and vertices;
 //! - [`writer`]: the files; [`preview`]: a flat-shaded look at a sequence;
 //! - `dataset.synthesize`: the node that makes a whole dataset with splits.
@@ -18,6 +19,7 @@ pub mod head;
 pub mod preview;
 pub mod prosody;
 pub mod random;
+pub mod recordings;
 pub mod sequence;
 pub mod speech;
 mod synthesize;
