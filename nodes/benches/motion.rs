@@ -73,6 +73,7 @@ fn main() {
                     weights: noise(100 * k, 100.0 + i as f32),
                     frames: 100,
                     bilabials: Vec::new(),
+                    audio: Default::default(),
                 })
                 .collect();
             let speakers = data.speakers.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();

@@ -114,6 +114,7 @@ fn clip(id: &str, speaker: &str, frames: usize, seed: u64) -> Clip {
         weights,
         frames,
         bilabials: vec![],
+        audio: Default::default(),
     }
 }
 
