@@ -873,7 +873,7 @@ fn save_state(
 
 /// A state file's run description as this version writes it: settings
 /// saved before an option existed read as that option's default.
-fn canonical(run: &serde_json::Value) -> serde_json::Value {
+pub(super) fn canonical(run: &serde_json::Value) -> serde_json::Value {
     match serde_json::from_value::<TrainSettings>(run["settings"].clone()) {
         Ok(settings) => json!({"settings": settings, "data": run["data"]}),
         Err(_) => run.clone(),
