@@ -70,13 +70,12 @@ pub fn time_stretch(samples: &[f32], sample_rate: u32, stretch: f64) -> Vec<f32>
             nominal
         } else {
             let natural = &input[at(previous + hop as isize)..][..hop];
+            let score = |p: isize| -> f32 { input[at(p)..][..hop].iter().zip(natural).map(|(x, y)| x * y).sum() };
             (-(tolerance as isize)..=tolerance as isize)
-                .map(|d| nominal + d)
-                .max_by(|&a, &b| {
-                    let score = |p: isize| -> f32 { input[at(p)..][..hop].iter().zip(natural).map(|(x, y)| x * y).sum() };
-                    score(a).total_cmp(&score(b))
-                })
+                .map(|d| (score(nominal + d), nominal + d))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
                 .expect("a search range")
+                .1
         };
         for (i, w) in window.iter().enumerate() {
             let o = start + i as isize;
