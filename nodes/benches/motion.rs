@@ -6,7 +6,11 @@
 //!   of 10 after 2 warm-ups;
 //! - `-- infer SECONDS` times inference on SECONDS of 50 Hz features at
 //!   25 fps (prepared, windows of 200 frames overlapping by 25, blended),
-//!   median of 5 after one warm-up.
+//!   median of 5 after one warm-up;
+//! - `-- augment` times what audio augmentation adds to a step: 16 takes of
+//!   4 s through every effect (speed, pitch, room, noise, EQ, overdrive,
+//!   telephone band) and their features made again, in parallel as training
+//!   does, beside the features alone; median of 10 after one warm-up.
 //!
 //! Each prints one JSON line, as scripts/motion_torch_bench.py does.
 
@@ -24,7 +28,9 @@ use candle_core::Device;
 use gspeech_nodes::face::asset::read_asset;
 use gspeech_nodes::motion::checkpoint::{FeatureStats, MotionModel};
 use gspeech_nodes::motion::config::FeatureSpec;
-use gspeech_nodes::motion::data::Clip;
+use gspeech_nodes::dataset::random::Rng;
+use gspeech_nodes::motion::augment::AudioAugment;
+use gspeech_nodes::motion::data::{Clip, FeatureRecipe, Pcm};
 use gspeech_nodes::motion::generate::{GenerateOptions, generate, prepare};
 use gspeech_nodes::motion::train::{TrainData, TrainSettings, Trainer, assemble, model_config};
 
@@ -73,6 +79,7 @@ fn main() {
                     weights: noise(100 * k, 100.0 + i as f32),
                     frames: 100,
                     bilabials: Vec::new(),
+                    audio: Default::default(),
                 })
                 .collect();
             let speakers = data.speakers.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
@@ -115,8 +122,65 @@ fn main() {
                 peak_mib()
             );
         }
+        ["augment"] => {
+            use rayon::prelude::*;
+            let rate = 16000;
+            let clips: Vec<Clip> = (0..settings.batch)
+                .map(|i| {
+                    // A 4 s buzz at 120–270 Hz, its loudness changing every frame.
+                    let samples: Vec<f32> = (0..4 * rate as usize)
+                        .map(|n| {
+                            let t = n as f32 / rate as f32;
+                            let level = 0.1 + 0.1 * (t * 5.0 + i as f32).sin().abs();
+                            level * ((t * (120.0 + 10.0 * i as f32) * std::f32::consts::TAU).sin()).signum()
+                        })
+                        .collect();
+                    Clip {
+                        id: format!("c{i}"),
+                        speaker: format!("speaker{}", i % 5),
+                        features: Vec::new(),
+                        weights: noise(100 * k, i as f32),
+                        frames: 100,
+                        bilabials: Vec::new(),
+                        audio: Pcm::new(&samples, rate),
+                    }
+                })
+                .collect();
+            let recipe = FeatureRecipe::default();
+            let all = AudioAugment {
+                speed: [0.9, 1.1],
+                pitch: [-2.0, 2.0],
+                noise_probability: 1.0,
+                reverb_probability: 1.0,
+                eq_probability: 1.0,
+                overdrive_probability: 1.0,
+                telephone_probability: 1.0,
+                ..AudioAugment::default()
+            };
+            let time = |augment: &AudioAugment| {
+                let run = |step: usize| {
+                    clips.par_iter().enumerate().for_each(|(i, clip)| {
+                        let draw = augment.draw(&mut Rng::stream(1, &format!("audio/{step}/{i}")));
+                        clip.augmented(&draw, &recipe, 25.0, 2).unwrap();
+                    })
+                };
+                run(0);
+                median(
+                    (1..=10)
+                        .map(|step| {
+                            let start = Instant::now();
+                            run(step);
+                            start.elapsed().as_secs_f64()
+                        })
+                        .collect(),
+                )
+            };
+            let features = time(&AudioAugment::default());
+            let everything = time(&all);
+            println!(r#"{{"case": "augment", "features_only_s": {features}, "every_effect_s": {everything}, "takes": 16}}"#);
+        }
         _ => eprintln!(
-            "usage: cargo bench -p gspeech-nodes --bench motion -- step | infer SECONDS (scripts/bench-motion.sh runs both)"
+            "usage: cargo bench -p gspeech-nodes --bench motion -- step | infer SECONDS | augment (scripts/bench-motion.sh runs the first two)"
         ),
     }
 }

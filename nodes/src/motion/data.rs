@@ -10,6 +10,7 @@
 //! the offsets the factory posed before it turned the head.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use gspeech_sdk::{CancelToken, NodeError, PortType, Value, store};
 use rayon::prelude::*;
@@ -17,6 +18,7 @@ use serde_json::Value as Json;
 
 use crate::audio::decode;
 use crate::audio::loudness::integrated;
+use super::augment::Draw;
 use crate::face::FaceRig;
 use crate::features::{frame_count, hz_to_mel, interpolate_linear, log_mel, mel_to_hz};
 
@@ -50,6 +52,16 @@ impl FeatureRecipe {
         let scaled: Vec<f32> = samples.iter().map(|s| s * gain).collect();
         log_mel(&scaled, sample_rate, self.mel_bands, 0.0, 0.0)
     }
+
+    /// Features of audio lasting `frames` video frames, resampled to `steps`
+    /// rows per frame, `[frames · steps, bands]`.
+    pub fn frame_features(&self, samples: &[f32], sample_rate: u32, frames: usize, steps: usize) -> Result<Vec<f32>, String> {
+        let mel = self.features(samples, sample_rate)?;
+        if mel.len() < self.mel_bands || frames == 0 {
+            return Err("is shorter than one video frame".into());
+        }
+        Ok(interpolate_linear(&mel, self.mel_bands, frames * steps))
+    }
 }
 
 /// Vocal-tract-length perturbation of log-mel rows `[frames, bands]` whose
@@ -78,6 +90,31 @@ pub fn warp_bands(values: &mut [f32], bands: usize, nyquist: f64, alpha: f64) {
     }
 }
 
+/// A take's audio kept for augmentation: 16-bit samples (half the memory
+/// of f32, and the factory writes 16-bit WAV), shared between copies.
+#[derive(Clone, Debug, Default)]
+pub struct Pcm {
+    /// Mono samples at full scale ±32767.
+    pub samples: Arc<[i16]>,
+    /// Samples per second.
+    pub sample_rate: u32,
+}
+
+impl Pcm {
+    /// Quantises mono samples in [-1, 1] (beyond it they are clipped).
+    pub fn new(samples: &[f32], sample_rate: u32) -> Pcm {
+        Pcm {
+            samples: samples.iter().map(|s| (s.clamp(-1.0, 1.0) * 32767.0).round() as i16).collect(),
+            sample_rate,
+        }
+    }
+
+    /// The samples as f32 in [-1, 1].
+    pub fn to_f32(&self) -> Vec<f32> {
+        self.samples.iter().map(|&s| s as f32 / 32767.0).collect()
+    }
+}
+
 /// One sequence in memory.
 #[derive(Clone, Debug)]
 pub struct Clip {
@@ -93,6 +130,8 @@ pub struct Clip {
     pub frames: usize,
     /// When each bilabial phoneme starts and ends, seconds.
     pub bilabials: Vec<(f64, f64)>,
+    /// Its audio (empty where only the features are known).
+    pub audio: Pcm,
 }
 
 impl Clip {
@@ -100,6 +139,31 @@ impl Clip {
     pub fn bilabial_frames(&self, fps: f64) -> Vec<(usize, usize)> {
         let frame = |t: f64| ((t * fps).round() as usize).min(self.frames.saturating_sub(1));
         self.bilabials.iter().map(|&(a, b)| (frame(a), frame(b).max(frame(a)))).collect()
+    }
+
+    /// The clip with its audio through `draw`, the features made again by
+    /// `recipe` (`steps` rows per frame at `fps`) and the motion and
+    /// bilabials stretched in time with the audio.
+    pub fn augmented(&self, draw: &Draw, recipe: &FeatureRecipe, fps: f64, steps: usize) -> Result<Clip, String> {
+        if self.audio.samples.is_empty() {
+            return Err(format!("clip `{}` has no audio to augment", self.id));
+        }
+        let rate = self.audio.sample_rate;
+        let samples = draw.apply(&self.audio.to_f32(), rate)?;
+        let frames = frame_count(samples.len(), rate as f64, fps);
+        let features = recipe
+            .frame_features(&samples, rate, frames, steps)
+            .map_err(|e| format!("clip `{}` augmented {e}", self.id))?;
+        let k = self.weights.len() / self.frames;
+        Ok(Clip {
+            id: self.id.clone(),
+            speaker: self.speaker.clone(),
+            features,
+            weights: interpolate_linear(&self.weights, k, frames),
+            frames,
+            bilabials: self.bilabials.iter().map(|&(a, b)| (a / draw.speed, b / draw.speed)).collect(),
+            audio: self.audio.clone(),
+        })
     }
 }
 
@@ -258,13 +322,9 @@ impl Dataset {
             }
         }
 
-        let mel = recipe
-            .features(&samples, audio.sample_rate)
+        let features = recipe
+            .frame_features(&samples, audio.sample_rate, frames, steps)
             .map_err(|e| NodeError::file(&audio_path, e))?;
-        let dims = recipe.mel_bands;
-        if mel.len() < dims || frames == 0 {
-            return Err(NodeError::file(&audio_path, "is shorter than one video frame"));
-        }
         let bilabials = meta["phonemes"]
             .as_array()
             .map(|phones| {
@@ -278,10 +338,11 @@ impl Dataset {
         Ok(Clip {
             id: id.to_string(),
             speaker: meta["speaker"].as_str().unwrap_or_default().to_string(),
-            features: interpolate_linear(&mel, dims, frames * steps),
+            features,
             weights,
             frames,
             bilabials,
+            audio: Pcm::new(&samples, audio.sample_rate),
         })
     }
 }

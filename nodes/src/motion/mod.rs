@@ -8,10 +8,11 @@
 //!   [`config`];
 //! - checkpoints and `motion.model` ([`checkpoint`]), seeded initial weights
 //!   ([`init`]), `motion.generate` ([`generate`]);
-//! - training ([`data`], [`optim`], [`train`], [`plot`]) and evaluation
+//! - training ([`data`], [`augment`], [`optim`], [`train`], [`plot`]) and evaluation
 //!   ([`metrics`], [`eval`]).
 
 pub mod attention;
+pub mod augment;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

@@ -114,6 +114,7 @@ fn clip(id: &str, speaker: &str, frames: usize, seed: u64) -> Clip {
         weights,
         frames,
         bilabials: vec![],
+        audio: Default::default(),
     }
 }
 
@@ -213,6 +214,90 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     other.learning_rate = 1e-2;
     let err = train(&data(vec![clip("x", "a", 20, 1)]), &other, &split, "test", &Device::Cpu, &Quiet).unwrap_err();
     assert!(err.to_string().contains("other settings"), "{err}");
+}
+
+/// A clip with audio: a harmonic tone whose loudness and brightness follow
+/// the square rig's two weights, its features made as training makes them.
+fn spoken(id: &str, speaker: &str, frames: usize, seed: u64) -> Clip {
+    use super::data::{FeatureRecipe, Pcm};
+    let (rate, fps) = (16000u32, 25.0);
+    let c = config(Architecture::GaussianSpeech);
+    let mut rng = crate::dataset::random::Rng::new(seed);
+    let weights: Vec<f32> = (0..frames * 2).map(|_| rng.uniform() as f32).collect();
+    let per_frame = (rate as f64 / fps) as usize;
+    let samples: Vec<f32> = (0..frames * per_frame)
+        .map(|i| {
+            let (w, t) = (&weights[i / per_frame * 2..][..2], i as f64 / rate as f64);
+            let f0 = 120.0 + 40.0 * seed as f64;
+            let harmonics: f64 = (1..=8).map(|k| (std::f64::consts::TAU * f0 * k as f64 * t).sin() * (w[1] as f64).powi(k - 1)).sum();
+            (0.05 + 0.2 * w[0] as f64) as f32 * harmonics as f32 / 4.0
+        })
+        .collect();
+    let recipe = FeatureRecipe {
+        mel_bands: c.features.dims,
+        ..FeatureRecipe::default()
+    };
+    Clip {
+        id: id.into(),
+        speaker: speaker.into(),
+        features: recipe.frame_features(&samples, rate, frames, c.steps_per_frame).unwrap(),
+        weights,
+        frames,
+        bilabials: vec![(0.1, 0.2)],
+        audio: Pcm::new(&samples, rate),
+    }
+}
+
+#[test]
+fn training_with_audio_augmentation_resumes_exactly_and_changes_what_is_learnt() {
+    let dir = tempfile::tempdir().unwrap();
+    let clips = vec![spoken("x", "a", 30, 1), spoken("y", "b", 22, 2), spoken("z", "a", 26, 3)];
+    let mut settings = tiny_settings(20);
+    settings.augment = super::augment::AudioAugment {
+        speed: [0.9, 1.1],
+        pitch: [-2.0, 2.0],
+        noise_probability: 0.5,
+        reverb_probability: 0.5,
+        eq_probability: 0.5,
+        overdrive_probability: 0.3,
+        telephone_probability: 0.3,
+        ..Default::default()
+    };
+    let whole = RunFiles::beside(&dir.path().join("whole.safetensors"));
+    let report = train(&data(clips.clone()), &settings, &whole, "test", &Device::Cpu, &Quiet).unwrap();
+    assert!(report.last_loss < report.first_loss, "it learns: {} → {}", report.first_loss, report.last_loss);
+
+    let split = RunFiles::beside(&dir.path().join("split.safetensors"));
+    let stopped = train(&data(clips.clone()), &settings, &split, "test", &Device::Cpu, &StopHalfway(Default::default()));
+    assert!(matches!(stopped, Err(gspeech_sdk::NodeError::Cancelled)));
+    let report = train(&data(clips.clone()), &settings, &split, "test", &Device::Cpu, &Quiet).unwrap();
+    assert_eq!(report.resumed_from, 10);
+    assert_eq!(weights_of(&whole.checkpoint), weights_of(&split.checkpoint));
+
+    let plain = RunFiles::beside(&dir.path().join("plain.safetensors"));
+    let mut off = settings.clone();
+    off.augment = Default::default();
+    train(&data(clips.clone()), &off, &plain, "test", &Device::Cpu, &Quiet).unwrap();
+    assert_ne!(weights_of(&whole.checkpoint), weights_of(&plain.checkpoint), "the augmentation changes the batches");
+    let recorded = super::checkpoint::read(&whole.checkpoint).unwrap();
+    let config = recorded.attr("config").unwrap();
+    assert_eq!(config["training"]["settings"]["augment"]["speed"], serde_json::json!([0.9, 1.1]));
+
+    let mut inverted = settings.clone();
+    inverted.augment.pitch = [2.0, -2.0];
+    let err = train(&data(clips), &inverted, &plain, "test", &Device::Cpu, &Quiet).unwrap_err();
+    assert!(err.to_string().contains("pitch_min"), "{err}");
+}
+
+#[test]
+fn settings_written_before_augmentation_existed_still_read() {
+    let mut old = serde_json::to_value(tiny_settings(20)).unwrap();
+    old.as_object_mut().unwrap().remove("augment");
+    let settings: TrainSettings = serde_json::from_value(old.clone()).unwrap();
+    assert_eq!(settings, tiny_settings(20), "a missing option reads as its default");
+    let run = serde_json::json!({"settings": old, "data": "test"});
+    let today = serde_json::json!({"settings": tiny_settings(20), "data": "test"});
+    assert_eq!(super::train::canonical(&run), today, "so an older state file resumes");
 }
 
 #[test]

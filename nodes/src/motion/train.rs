@@ -6,8 +6,9 @@
 //! `NAME.state.safetensors` (weights and optimiser moments, written
 //! atomically every `checkpoint_every` steps), `NAME.metrics.jsonl` (one JSON
 //! object per logged step and per validation) and `NAME.png` (the curves).
-//! Each step's batch is drawn from a stream keyed by the seed and the step
-//! number, so a resumed run sees the batches an uninterrupted one would.
+//! Each step's batch, and each of its takes' augmentation, is drawn from a
+//! stream keyed by the seed and the step number, so a resumed run sees the
+//! batches an uninterrupted one would.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -16,9 +17,11 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, IndexOp, Tensor};
 use gspeech_sdk::{CancelToken, NodeError, PortType, Record, RunContext, Value, store};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::augment::AudioAugment;
 use super::checkpoint::{FeatureStats, centre, to_record};
 use super::config::{Architecture, Config, FaceSpec, FeatureSpec, Sizes};
 use super::data::{Clip, Dataset, FeatureRecipe, Targets, warp_bands};
@@ -93,6 +96,10 @@ pub struct TrainSettings {
     /// are scaled by a factor drawn uniformly from `1 ± warp` (0: none).
     #[serde(default)]
     pub warp: f64,
+    /// Audio-domain augmentation of each training take (all off by
+    /// default; see [`AudioAugment`]).
+    #[serde(default)]
+    pub augment: AudioAugment,
     /// Peak learning rate.
     pub learning_rate: f64,
     /// Final learning rate as a fraction of the peak.
@@ -123,6 +130,7 @@ impl Default for TrainSettings {
             per_utterance: true,
             personalised: false,
             warp: 0.1,
+            augment: AudioAugment::default(),
             learning_rate: 1e-3,
             final_fraction: 0.05,
             weight_decay: 0.01,
@@ -565,12 +573,15 @@ pub fn train(
 ) -> Result<TrainReport, NodeError> {
     let started = Instant::now();
     let err = |e: candle_core::Error| NodeError::other(format!("training: {e}"));
+    settings.augment.check()?;
     let config = model_config(settings, data, command);
     let dims = config.features.dims;
     let stats = FeatureStats::measure(data.train.iter().map(|c| c.features.as_slice()), dims, settings.per_utterance);
     // Training clips are centred once; each drawn window is then warped and
-    // scaled (warping commutes with centring). Validation clips are
-    // normalised whole, as inference normalises a take.
+    // scaled (warping commutes with centring). A clip whose audio is
+    // augmented has its features made again, whole, and centred likewise.
+    // Validation clips are never augmented and are normalised whole, as
+    // inference normalises a take.
     let train: Vec<Clip> = data
         .train
         .iter()
@@ -608,8 +619,15 @@ pub fn train(
             return Err(NodeError::Cancelled);
         }
         let windows = draw_windows(&train, settings, step);
-        let clips = augment(&windows, &stats, settings, data.nyquist, step);
-        let views: Vec<(&Clip, usize, usize)> = clips.iter().zip(&windows).map(|(c, w)| (c, w.1, w.2)).collect();
+        let clips = augment(&windows, &stats, settings, &config, data.nyquist, step)?;
+        let views: Vec<(&Clip, usize, usize)> = clips
+            .iter()
+            .zip(&windows)
+            .map(|(clip, &(_, at))| {
+                let (start, len) = crop(clip.frames, settings.max_frames, at);
+                (clip, start, len)
+            })
+            .collect();
         let batch = assemble(&views, &config, &speakers, device).map_err(err)?;
         let lr = learning_rate(step, settings.steps, settings.warmup, settings.learning_rate, settings.final_fraction);
         let (losses, norm) = trainer.step(&batch, lr).map_err(err)?;
@@ -721,9 +739,10 @@ fn clock(seconds: f64) -> String {
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
-/// The windows of one step's batch: clips drawn without replacement from a
-/// stream keyed by the seed and step, each cropped at random to `max_frames`.
-fn draw_windows<'a>(clips: &'a [Clip], settings: &TrainSettings, step: usize) -> Vec<(&'a Clip, usize, usize)> {
+/// The clips of one step's batch, drawn without replacement from a stream
+/// keyed by the seed and step, each with where its window is cropped (a
+/// fraction in [0, 1), see [`crop`]).
+fn draw_windows<'a>(clips: &'a [Clip], settings: &TrainSettings, step: usize) -> Vec<(&'a Clip, f64)> {
     let mut rng = Rng::stream(settings.seed, &format!("batch/{step}"));
     let mut order: Vec<usize> = (0..clips.len()).collect();
     rng.shuffle(&mut order);
@@ -731,30 +750,59 @@ fn draw_windows<'a>(clips: &'a [Clip], settings: &TrainSettings, step: usize) ->
         .into_iter()
         .cycle()
         .take(settings.batch)
-        .map(|i| {
-            let clip = &clips[i];
-            let len = clip.frames.min(settings.max_frames);
-            let start = rng.below(clip.frames - len + 1);
-            (clip, start, len)
-        })
+        .map(|i| (&clips[i], rng.uniform()))
         .collect()
 }
 
-/// The drawn windows' clips as the network reads them: each warped by its
-/// own factor from a stream keyed by the seed and step, then scaled.
-fn augment(windows: &[(&Clip, usize, usize)], stats: &FeatureStats, settings: &TrainSettings, nyquist: f64, step: usize) -> Vec<Clip> {
+/// The window `(start, frames)` of at most `max_frames` of a clip of
+/// `frames`, at the fraction `at` of the starts it can have. It is cropped
+/// once the clip is augmented, as a change of speed changes its length.
+fn crop(frames: usize, max_frames: usize, at: f64) -> (usize, usize) {
+    let len = frames.min(max_frames);
+    let starts = frames - len + 1;
+    ((at * starts as f64) as usize % starts, len)
+}
+
+/// The drawn clips as the network reads them: each through its own audio
+/// augmentation (from the stream `audio/STEP/INDEX`) when any is on, warped
+/// by its own factor (from the stream `warp/STEP`), then scaled.
+fn augment(
+    windows: &[(&Clip, f64)],
+    stats: &FeatureStats,
+    settings: &TrainSettings,
+    config: &Config,
+    nyquist: f64,
+    step: usize,
+) -> Result<Vec<Clip>, NodeError> {
     let mut rng = Rng::stream(settings.seed, &format!("warp/{step}"));
+    let alphas: Vec<f64> = windows.iter().map(|_| 1.0 + settings.warp * rng.range(-1.0, 1.0)).collect();
     let dims = stats.mean.len();
+    let recipe = FeatureRecipe {
+        mel_bands: dims,
+        ..FeatureRecipe::default()
+    };
     windows
-        .iter()
-        .map(|&(clip, _, _)| {
-            let mut clip = clip.clone();
-            let alpha = 1.0 + settings.warp * rng.range(-1.0, 1.0);
+        .par_iter()
+        .zip(alphas)
+        .enumerate()
+        .map(|(i, (&(clip, _), alpha))| {
+            let mut clip = if settings.augment.is_active() {
+                let draw = settings.augment.draw(&mut Rng::stream(settings.seed, &format!("audio/{step}/{i}")));
+                let mut clip = clip
+                    .augmented(&draw, &recipe, config.fps, config.steps_per_frame)
+                    .map_err(|e| NodeError::other(format!("augmenting at step {step}: {e}")))?;
+                if stats.per_utterance {
+                    centre(&mut clip.features, dims);
+                }
+                clip
+            } else {
+                clip.clone()
+            };
             if settings.warp > 0.0 {
                 warp_bands(&mut clip.features, dims, nyquist, alpha);
             }
             stats.scale(&mut clip.features);
-            clip
+            Ok(clip)
         })
         .collect()
 }
@@ -823,6 +871,15 @@ fn save_state(
     store::save(path, &values, &CancelToken::new())
 }
 
+/// A state file's run description as this version writes it: settings
+/// saved before an option existed read as that option's default.
+pub(super) fn canonical(run: &serde_json::Value) -> serde_json::Value {
+    match serde_json::from_value::<TrainSettings>(run["settings"].clone()) {
+        Ok(settings) => json!({"settings": settings, "data": run["data"]}),
+        Err(_) => run.clone(),
+    }
+}
+
 /// Loads a state file into the variables and optimiser; returns its step (0
 /// when there is none).
 fn resume(
@@ -843,7 +900,7 @@ fn resume(
     };
     let (model, moments) = (record(super::checkpoint::VALUE)?, record(OPTIMISER)?);
     let config = moments.attr("config").cloned().unwrap_or_default();
-    if &config["run"] != settings {
+    if canonical(&config["run"]) != *settings {
         return Err(NodeError::file(
             path,
             "belongs to a run with other settings or data; delete it (or train into another file) to start afresh",
@@ -912,11 +969,13 @@ impl gspeech_sdk::Node for Train {
         use gspeech_sdk::{FileFilter, ParamSpec, PathRole, PortSpec};
         let d = TrainSettings::default();
         let int = |name: &str, value: usize, min: i64, doc: &str| ParamSpec::int(name, value as i64, (Some(min), None), doc);
-        gspeech_sdk::NodeSpec::new("motion.train", 1, "Train Motion Model")
+        let spec = gspeech_sdk::NodeSpec::new("motion.train", 1, "Train Motion Model")
             .doc(
                 "Trains the speech-to-motion model on a dataset folder made by the capture factory (its train split; \
                  validation on its val split), for the connected face model. AdamW with warm-up and cosine decay, \
-                 gradient clipping; vertex, lip, velocity, expression-code and upper-face losses. Writes the \
+                 gradient clipping; vertex, lip, velocity, expression-code and upper-face losses. Training takes can \
+                 be augmented (speed, pitch, room, noise, EQ, overdrive, telephone band; all off by default), each \
+                 take's draws seeded by `seed` and the step. Writes the \
                  checkpoint, and beside it a resumable state (every `checkpoint_every` steps), metrics as JSON lines \
                  and a PNG of the curves; a run started again with the same settings resumes where it stopped and \
                  ends exactly where an uninterrupted run would.",
@@ -964,7 +1023,11 @@ impl gspeech_sdk::Node for Train {
                 (Some(0.0), Some(0.5)),
                 "Vocal-tract-length perturbation: each training window's frequencies scaled by a random factor in \
                  1 ± warp (0: none).",
-            ))
+            ));
+        // The audio augmentation's settings, every one off by default.
+        AudioAugment::params()
+            .into_iter()
+            .fold(spec, gspeech_sdk::NodeSpec::param)
             .param(ParamSpec::float(
                 "gap_loss",
                 d.losses.gap,
@@ -977,7 +1040,7 @@ impl gspeech_sdk::Node for Train {
                 (Some(0.0), None),
                 "Weight of the same loss on the frames of /p b m/, where the lips must close.",
             ))
-            .param(int("seed", d.seed as usize, 0, "Seed of the weights and batches."))
+            .param(int("seed", d.seed as usize, 0, "Seed of the weights, batches and augmentation."))
             .param(int("validate_every", d.validate_every, 1, "Validate every N steps."))
             .param(int("checkpoint_every", d.checkpoint_every, 1, "Save the resumable state every N steps."))
             .param(ParamSpec::choice(
@@ -1015,6 +1078,7 @@ impl gspeech_sdk::Node for Train {
             per_utterance: params.bool("per_utterance")?,
             personalised: params.bool("personalised")?,
             warp: params.float("warp")?,
+            augment: AudioAugment::from_params(params)?,
             losses: LossWeights {
                 gap: params.float("gap_loss")?,
                 closure: params.float("closure_loss")?,
