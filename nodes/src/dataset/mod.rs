@@ -15,6 +15,7 @@
 
 pub mod coarticulation;
 pub mod corpus;
+pub mod faceformer;
 pub mod head;
 pub mod preview;
 pub mod prosody;
