@@ -11,12 +11,15 @@
 #   cmake, pkg-config    native parts of some dependencies (libopus is built with CMake)
 #   espeak-ng            speech with phoneme timings for the synthetic capture factory
 #   flite                a second speech engine for it (its voices' libraries, libflite1)
+#   libpocketsphinx3, pocketsphinx-en-us
+#                        PocketSphinx and its US English model: forced alignment of recorded speech
 #   libasound2-dev       ALSA headers: the editor plays audio previews through cpal
 #   libx11-xcb1, libxcursor1, libxrandr2, libxi6, libxkbcommon-x11-0
 #                        X11 libraries the editor window loads at run time
 set -euo pipefail
 
 packages=(gcc g++ libc6-dev nasm mesa-vulkan-drivers xvfb xauth ffmpeg cmake pkg-config espeak-ng libespeak-ng-dev flite
+  libpocketsphinx3 pocketsphinx-en-us
   libasound2-dev libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0)
 
 missing=()

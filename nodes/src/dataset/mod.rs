@@ -4,6 +4,7 @@
 //!
 //! - [`corpus`]: the sentences;
 //! - [`speech`]: eSpeak NG speech with exact phoneme timings;
+//! - [`align`]: phoneme timings for recorded speech, by forced alignment;
 //! - [`visemes`] and [`coarticulation`]: phonemes → visemes → ARKit mouth
 //!   weights, blended by Cohen–Massaro dominance functions;
 //! - [`prosody`] and [`head`]: brows, blinks, gaze and head motion from the
@@ -13,6 +14,7 @@
 //! - [`writer`]: the files; [`preview`]: a flat-shaded look at a sequence;
 //! - `dataset.synthesize`: the node that makes a whole dataset with splits.
 
+pub mod align;
 pub mod coarticulation;
 pub mod corpus;
 pub mod faceformer;

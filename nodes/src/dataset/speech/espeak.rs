@@ -46,6 +46,8 @@ const CHARS_UTF8: c_uint = 1;
 const RATE: c_int = 1;
 const PITCH: c_int = 3;
 const RANGE: c_int = 4;
+/// `espeak_TextToPhonemes` mode: eSpeak's symbols, a space between phonemes.
+const PHONEMES_SPACED: c_int = (b' ' as c_int) << 8;
 /// `espeak_ERROR::EE_NOT_FOUND`.
 const NOT_FOUND: c_int = 2;
 
@@ -96,7 +98,10 @@ unsafe fn voice_for_language(list: ListVoices, name: &str) -> Option<CString> {
     let identifier = unsafe {
         let voices = list(&filter);
         let first = voices.as_ref().copied().filter(|v| !v.is_null())?;
-        std::ffi::CStr::from_ptr((*first).identifier.as_ref()?).to_str().ok()?.to_owned()
+        std::ffi::CStr::from_ptr((*first).identifier.as_ref()?)
+            .to_str()
+            .ok()?
+            .to_owned()
     };
     CString::new(match variant {
         Some(variant) => format!("{identifier}+{variant}"),
@@ -254,6 +259,52 @@ pub fn speak(text: &str, voice: &Voice, _speaking: &Speaking) -> Result<Speech, 
     drop(lib);
     let collected = COLLECTED.take();
     Speech::from_starts(&collected.samples, sample_rate, collected.phones).ok_or_else(|| failed(NOTHING_SPOKEN))
+}
+
+/// eSpeak NG's phonemes for `text` in the voice `voice` (its letter-to-sound
+/// rules and dictionary, without speaking), as its symbols with stress marks
+/// removed, in order.
+pub fn phonemes(text: &str, voice: &str, _speaking: &Speaking) -> Result<Vec<String>, SpeechError> {
+    let text = CString::new(text).map_err(|_| failed("the text contains a NUL character"))?;
+    let name = CString::new(voice).map_err(|_| SpeechError::UnknownVoice(voice.into()))?;
+    let lib = open()?;
+    let missing = |e: libloading::Error| SpeechError::Missing(e.to_string());
+    // SAFETY: the signatures are those of speak_lib.h; the library stays loaded
+    // until every call below has returned, and each returned string is copied
+    // before the next call.
+    let transcription = unsafe {
+        let initialize: Symbol<unsafe extern "C" fn(c_int, c_int, *const c_char, c_int) -> c_int> =
+            lib.get(b"espeak_Initialize\0").map_err(missing)?;
+        let set_voice: Symbol<unsafe extern "C" fn(*const c_char) -> c_int> =
+            lib.get(b"espeak_SetVoiceByName\0").map_err(missing)?;
+        let to_phonemes: Symbol<unsafe extern "C" fn(*mut *const c_void, c_int, c_int) -> *const c_char> =
+            lib.get(b"espeak_TextToPhonemes\0").map_err(missing)?;
+        let terminate: Symbol<unsafe extern "C" fn() -> c_int> = lib.get(b"espeak_Terminate\0").map_err(missing)?;
+        if initialize(SYNCHRONOUS, 0, std::ptr::null(), DONT_EXIT) <= 0 {
+            return Err(failed("it could not start; is its data (espeak-ng-data) installed?"));
+        }
+        let result = if set_voice(name.as_ptr()) != 0 {
+            Err(SpeechError::UnknownVoice(voice.into()))
+        } else {
+            // One clause per call; the pointer moves on, and is null after the last.
+            let mut next: *const c_void = text.as_ptr().cast();
+            let mut clauses = Vec::new();
+            while !next.is_null() {
+                let clause = to_phonemes(&mut next, CHARS_UTF8 as c_int, PHONEMES_SPACED);
+                if !clause.is_null() {
+                    clauses.push(std::ffi::CStr::from_ptr(clause).to_string_lossy().into_owned());
+                }
+            }
+            Ok(clauses.join(" "))
+        };
+        terminate();
+        result?
+    };
+    Ok(transcription
+        .split_whitespace()
+        .map(|p| p.replace(['\'', ',', '%', '='], ""))
+        .filter(|p| !p.is_empty())
+        .collect())
 }
 
 /// An eSpeak NG failure.

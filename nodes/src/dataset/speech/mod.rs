@@ -115,12 +115,20 @@ pub fn speak(text: &str, voice: &Voice) -> Result<Speech, SpeechError> {
     }
 }
 
+/// eSpeak NG's phonemes for `text` as the eSpeak NG voice `voice` would say
+/// it (its symbols, stress marks removed): its pronunciation of words no
+/// dictionary lists.
+pub fn phonemes(text: &str, voice: &str) -> Result<Vec<String>, SpeechError> {
+    let _speaking = SPEAKING.lock().unwrap_or_else(|e| e.into_inner());
+    espeak::phonemes(text, voice, &_speaking)
+}
+
 impl Speech {
     /// Speech from 16-bit samples and the sample at which each phoneme
     /// starts, in order: the phones tile the audio from 0 to its end (a pause
     /// `_` fills any silence before the first one). `None` when there is
     /// no sound or no phoneme.
-    fn from_starts(samples: &[i16], sample_rate: u32, mut starts: Vec<(String, usize)>) -> Option<Speech> {
+    pub(crate) fn from_starts(samples: &[i16], sample_rate: u32, mut starts: Vec<(String, usize)>) -> Option<Speech> {
         let total = samples.len();
         if total == 0 || starts.is_empty() {
             return None;
