@@ -367,7 +367,9 @@ pub fn validate(doc: &GraphDoc, registry: &Registry, graph_dir: &Path) -> Result
                         };
                         let ParamKind::Path { role, .. } = p.kind else { continue };
                         if path.as_os_str().is_empty() {
-                            problems.push(problem("param_missing", node, place, "no path is set".into()));
+                            if !p.optional {
+                                problems.push(problem("param_missing", node, place, "no path is set".into()));
+                            }
                         } else if role == PathRole::InputFile && !path.is_file() {
                             problems.push(problem(
                                 "missing_file",

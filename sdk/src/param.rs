@@ -255,6 +255,9 @@ pub struct ParamSpec {
     pub default: serde_json::Value,
     /// One or two sentences for tooltips and `gspeech nodes`.
     pub doc: String,
+    /// For a path: whether it may be left empty (the node then does without).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
 }
 
 impl ParamSpec {
@@ -264,7 +267,15 @@ impl ParamSpec {
             kind,
             default,
             doc: doc.into(),
+            optional: false,
         }
+    }
+
+    /// The same parameter, allowed to be empty: for a path the node can do
+    /// without (read with [`Params::optional_path`]).
+    pub fn optional(mut self) -> ParamSpec {
+        self.optional = true;
+        self
     }
 
     /// An integer parameter with an inclusive range.
@@ -322,7 +333,7 @@ impl ParamSpec {
 
     /// Whether a graph must set this parameter (its default is an empty path).
     pub fn is_required(&self) -> bool {
-        matches!(self.kind, ParamKind::Path { .. }) && self.default.as_str() == Some("")
+        matches!(self.kind, ParamKind::Path { .. }) && self.default.as_str() == Some("") && !self.optional
     }
 }
 
@@ -417,6 +428,15 @@ impl Params {
         }
     }
 
+    /// A path parameter that may be empty: `None` when it is.
+    pub fn optional_path(&self, name: &str) -> Result<Option<&Path>, NodeError> {
+        match self.get(name)? {
+            ParamValue::Path(v) if v.as_os_str().is_empty() => Ok(None),
+            ParamValue::Path(v) => Ok(Some(v)),
+            other => Err(NodeError::param(name, format!("expected a path, found {other}"))),
+        }
+    }
+
     /// A colour parameter.
     pub fn color(&self, name: &str) -> Result<[f32; 4], NodeError> {
         match self.get(name)? {
@@ -472,5 +492,26 @@ mod tests {
             p.int("missing").unwrap_err().to_string(),
             "parameter `missing`: is not set"
         );
+    }
+
+    #[test]
+    fn an_optional_path_may_be_left_empty() {
+        let required = ParamSpec::path("corpus", PathRole::InputFile, vec![], "", "");
+        let optional = ParamSpec::path("takes", PathRole::InputDir, vec![], "", "").optional();
+        assert!(required.is_required() && !optional.is_required());
+        // Only an optional path says so in its JSON, so older readers see the same specs.
+        assert!(!serde_json::to_string(&required).unwrap().contains("optional"));
+        let back: ParamSpec = serde_json::from_str(&serde_json::to_string(&optional).unwrap()).unwrap();
+        assert_eq!(back, optional);
+        let p = Params::new(
+            [
+                ("corpus".to_string(), ParamValue::Path(PathBuf::new())),
+                ("takes".to_string(), ParamValue::Path(PathBuf::from("lines"))),
+            ]
+            .into(),
+        );
+        assert_eq!(p.optional_path("corpus").unwrap(), None);
+        assert_eq!(p.optional_path("takes").unwrap(), Some(Path::new("lines")));
+        assert_eq!(p.path("corpus").unwrap_err().to_string(), "parameter `corpus`: no path is set");
     }
 }

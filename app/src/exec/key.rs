@@ -124,7 +124,10 @@ pub fn node_key(k: &KeyInputs, files: &FileHashes) -> Result<Key, NodeError> {
                     }
                 )
         });
-        if let (true, ParamValue::Path(path)) = (reads, value) {
+        // An optional path left empty reads nothing.
+        if let (true, ParamValue::Path(path)) = (reads, value)
+            && !path.as_os_str().is_empty()
+        {
             h.update(&files.hash(path).map_err(|e| NodeError::param(name, e.to_string()))?);
         }
     }
