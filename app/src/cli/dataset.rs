@@ -73,6 +73,10 @@ pub struct SynthArgs {
     /// How many training voices speak each sentence (at most all of them).
     #[arg(long, default_value_t = 2)]
     pub voices_per_sentence: i64,
+    /// Recorded lines of one speaker with transcripts (a .txt beside each audio file, or a transcripts.txt
+    /// or metadata.csv list), aligned with PocketSphinx and animated beside the synthetic voices.
+    #[arg(long, value_name = "DIR")]
+    pub recordings: Option<PathBuf>,
     /// Face model regions whose vertices are stored (all: every vertex).
     #[arg(long, default_value = "all")]
     pub regions: String,
@@ -121,6 +125,9 @@ fn synth(args: &SynthArgs, plugins: &[PathBuf]) -> u8 {
         ("regions", json!(args.regions)),
     ] {
         synth.params.insert(name.into(), value);
+    }
+    if let Some(dir) = &args.recordings {
+        synth.params.insert("recordings".into(), json!(absolute(dir)));
     }
     run_on_face(&args.face, synth, &args.node, plugins, "gspeech dataset synth")
 }

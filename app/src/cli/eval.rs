@@ -32,14 +32,19 @@ pub enum EvalCommand {
             default_value = "projects/assets/face/ict-facekit.json"
         )]
         face: PathBuf,
-        /// Splits to score, comma-separated.
-        #[arg(long, default_value = "test,test_voice")]
-        splits: String,
+        /// Splits to score, comma-separated [default: test, test_voice and test_recorded, those the
+        /// dataset has sequences in].
+        #[arg(long)]
+        splits: Option<String>,
         /// Also write the rows as JSON to this file.
         #[arg(long, value_name = "FILE.json")]
         json: Option<PathBuf>,
     },
 }
+
+/// The splits scored unless others are named: held-out sentences in the
+/// training voices, in the held-out voice, and held-out recorded lines.
+const DEFAULT_SPLITS: [&str; 3] = ["test", "test_voice", "test_recorded"];
 
 /// Runs an `eval` subcommand.
 pub fn main(command: &EvalCommand) -> u8 {
@@ -52,7 +57,7 @@ pub fn main(command: &EvalCommand) -> u8 {
     } = command;
     let cancel = CancelToken::new();
     install_interrupt_handler(&cancel);
-    match eval_motion(models, data, face, splits, json.as_deref(), &cancel) {
+    match eval_motion(models, data, face, splits.as_deref(), json.as_deref(), &cancel) {
         Ok(()) => EXIT_OK,
         Err((code, NodeError::Cancelled)) if code == EXIT_NODE_FAILED => EXIT_CANCELLED,
         Err((code, e)) => {
@@ -66,7 +71,7 @@ fn eval_motion(
     paths: &[PathBuf],
     data: &Path,
     face: &Path,
-    splits: &str,
+    splits: Option<&str>,
     json: Option<&Path>,
     cancel: &CancelToken,
 ) -> Result<(), (u8, NodeError)> {
@@ -79,7 +84,13 @@ fn eval_motion(
         .map(|p| MotionModel::load(p))
         .collect::<Result<Vec<_>, _>>()
         .map_err(invalid)?;
-    let splits: Vec<&str> = splits.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let splits: Vec<&str> = match splits {
+        Some(list) => list.split(',').map(str::trim).filter(|s| !s.is_empty()).collect(),
+        None => DEFAULT_SPLITS
+            .into_iter()
+            .filter(|s| dataset.split(s).is_ok_and(|ids| !ids.is_empty()))
+            .collect(),
+    };
     eprintln!("reading {} of {}", splits.join(", "), data.display());
     let evaluation = Evaluation::new(&dataset, &rig, &splits, steps_per_frame(dataset.fps), cancel).map_err(invalid)?;
     let mut rows: Vec<Row> = evaluation.score("ground truth", &Method::Truth, cancel).map_err(failed)?;

@@ -37,6 +37,8 @@ pub struct Speaker {
     pub identity: Vec<f32>,
     /// Whether the voice is kept out of training.
     pub held_out: bool,
+    /// Whether they speak recorded lines, not an engine's voice.
+    pub recorded: bool,
 }
 
 impl Speaker {
@@ -59,6 +61,7 @@ impl Speaker {
                 .map(|_| (rng.normal() * settings.identity_scale).clamp(-2.0, 2.0) as f32)
                 .collect(),
             held_out,
+            recorded: false,
         }
     }
 
@@ -67,7 +70,7 @@ impl Speaker {
         json!({
             "id": self.id, "voice": self.voice, "rate": self.rate, "pitch": self.pitch, "range": self.range,
             "articulation": self.articulation, "expressivity": self.expressivity, "smile": self.smile,
-            "identity": self.identity, "held_out": self.held_out,
+            "identity": self.identity, "held_out": self.held_out, "recorded": self.recorded,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! `dataset.synthesize`: the synthetic speech-capture factory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -10,7 +10,10 @@ use gspeech_sdk::{
 };
 use serde_json::{Value as Json, json};
 
+use super::align::{AlignError, align};
 use super::corpus::{Sentence, read_corpus};
+use super::recordings::{Recording, read_recordings};
+use super::speech::Speech;
 use super::random::Rng;
 use super::sequence::{Body, Driver, SHORTEST_PAUSE, Settings, Speaker, Stage};
 use super::speech::{Voice, speak};
@@ -18,6 +21,7 @@ use super::writer::{
     FORMAT, INDEX, SequenceFiles, VERSION, existing_key, motion_record, read_meta, remove_stale, write_index,
     write_sequence,
 };
+use crate::audio::{decode, resample};
 use crate::face::{FaceRig, to_ranges};
 
 /// Bumped whenever the same settings would produce different sequences.
@@ -81,6 +85,18 @@ impl Node for Synthesize {
                 (Some(0), None),
                 "Use the first N sentences (0: all).",
             ))
+            .param(
+                ParamSpec::path(
+                    "recordings",
+                    PathRole::InputDir,
+                    vec![],
+                    "",
+                    "Recorded lines of one speaker with their transcripts (a .txt beside each audio file, or a \
+                     transcripts.txt or LJSpeech metadata.csv list), animated from PocketSphinx's forced alignment \
+                     (empty: none). Lines that cannot be aligned are named and left out.",
+                )
+                .optional(),
+            )
             .param(ParamSpec::text(
                 "voices",
                 DEFAULT_VOICES,
@@ -232,7 +248,7 @@ impl Node for Synthesize {
             room_tone: params.float("room_tone")?,
         };
         let speakers = speakers(params, &settings, face.identity_names.len(), seed)?;
-        for speaker in &speakers {
+        for speaker in speakers.iter().filter(|s| !s.recorded) {
             let probe = Voice {
                 name: speaker.voice.clone(),
                 rate: 175,
@@ -243,20 +259,23 @@ impl Node for Synthesize {
             speak("a", &probe).map_err(|e| NodeError::param(param, e.to_string()))?;
         }
         let stored = stored_vertices(&face, params.text("regions")?)?;
-        let training_voices = speakers.iter().filter(|s| !s.held_out).count();
+        let training_voices = speakers.iter().filter(|s| !s.held_out && !s.recorded).count();
         let asked = params.int("voices_per_sentence")? as usize;
-        if asked > training_voices {
+        if asked > training_voices && training_voices > 0 {
             ctx.info(&format!(
                 "each sentence is spoken by all {training_voices} training voices (`voices_per_sentence` asks for {asked})"
             ));
         }
-        let plan = plan(
-            &sentences,
-            &speakers,
-            asked.min(training_voices),
-            [params.float("val_fraction")?, params.float("test_fraction")?],
-            seed,
-        )?;
+        let fractions = [params.float("val_fraction")?, params.float("test_fraction")?];
+        let mut plan = plan(&sentences, &speakers, asked.min(training_voices), fractions, seed)?;
+        if let Some(dir) = params.optional_path("recordings")? {
+            let recordings = read_recordings(dir)?;
+            for problem in &recordings.problems {
+                ctx.log(LogLevel::Warn, &format!("left out: {problem}"));
+            }
+            let speaker = speakers.iter().position(|s| s.recorded).expect("a recorded speaker");
+            plan.extend(plan_recorded(&recordings.lines, speaker, &speakers, fractions, seed)?);
+        }
 
         let stage = Stage::new(&face, stored);
         let factory = Factory {
@@ -283,6 +302,7 @@ impl Node for Synthesize {
         let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);
         let reused = AtomicUsize::new(0);
+        let left_out = AtomicUsize::new(0);
         let failure: Mutex<Option<NodeError>> = Mutex::new(None);
         let unknown: Mutex<Vec<String>> = Mutex::new(Vec::new());
         let summaries: Mutex<Vec<Option<Json>>> = Mutex::new(vec![None; plan.len()]);
@@ -307,6 +327,10 @@ impl Node for Synthesize {
                         };
                         match result {
                             Ok(meta) => summaries.lock().expect("lock")[i] = Some(summary(&meta)),
+                            Err(NodeError::File { path, message }) if item.recording.as_ref() == Some(&path) => {
+                                ctx.log(LogLevel::Warn, &format!("left out: {}: {message}", path.display()));
+                                left_out.fetch_add(1, Ordering::SeqCst);
+                            }
                             Err(e) => {
                                 failure.lock().expect("lock").get_or_insert(e);
                                 break;
@@ -326,8 +350,13 @@ impl Node for Synthesize {
         }
         ctx.check_cancelled()?;
 
-        let sequences: Vec<Json> = summaries.into_inner().expect("lock").into_iter().flatten().collect();
-        let splits = splits_json(&plan);
+        let summaries = summaries.into_inner().expect("lock");
+        let made: Vec<&Planned> = plan.iter().zip(&summaries).filter(|(_, s)| s.is_some()).map(|(p, _)| p).collect();
+        if made.is_empty() {
+            return Err(NodeError::param("recordings", "no sequence could be made; see the lines left out above"));
+        }
+        let sequences: Vec<Json> = summaries.into_iter().flatten().collect();
+        let splits = splits_json(&made);
         let index = json!({
             "format": FORMAT,
             "version": VERSION,
@@ -358,10 +387,14 @@ impl Node for Synthesize {
         let seconds: f64 = index["sequences"]
             .as_array()
             .map_or(0.0, |a| a.iter().filter_map(|s| s["seconds"].as_f64()).sum());
+        let left_out = match left_out.into_inner() {
+            0 => String::new(),
+            n => format!("; {n} recorded line(s) left out"),
+        };
         ctx.info(&format!(
-            "{}: {} sequences ({} kept from an earlier run), {:.1} minutes of speech",
+            "{}: {} sequences ({} kept from an earlier run{left_out}), {:.1} minutes of speech",
             root.display(),
-            plan.len(),
+            made.len(),
             reused.load(Ordering::SeqCst),
             seconds / 60.0
         ));
@@ -379,20 +412,24 @@ struct Planned {
     split: &'static str,
     sentence: Sentence,
     speaker: usize,
+    /// The recorded line, when it is not spoken by an engine.
+    recording: Option<PathBuf>,
 }
 
-/// The training speakers then the held-out one.
+/// The training voices, the held-out one, then the speaker of the recorded
+/// lines.
 fn speakers(params: &Params, settings: &Settings, identities: usize, seed: u64) -> Result<Vec<Speaker>, NodeError> {
+    let recordings = params.optional_path("recordings")?;
     let names: Vec<&str> = params
         .text("voices")?
         .split(',')
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .collect();
-    if names.is_empty() {
+    if names.is_empty() && recordings.is_none() {
         return Err(NodeError::param(
             "voices",
-            "name at least one voice (eSpeak NG, or Flite as flite:slt)",
+            "name at least one voice (eSpeak NG, or Flite as flite:slt), or give `recordings`",
         ));
     }
     let held_out = params.text("held_out_voice")?.trim();
@@ -407,8 +444,16 @@ fn speakers(params: &Params, settings: &Settings, identities: usize, seed: u64) 
         .enumerate()
         .map(|(i, v)| Speaker::draw(&format!("v{i}"), v, false, settings, identities, seed))
         .collect();
-    if !held_out.is_empty() {
+    if !held_out.is_empty() && !names.is_empty() {
         out.push(Speaker::draw("vh", held_out, true, settings, identities, seed));
+    }
+    if let Some(dir) = recordings {
+        let name = dir.file_name().unwrap_or_default().to_string_lossy();
+        let voice = format!("recorded:{name}");
+        out.push(Speaker {
+            recorded: true,
+            ..Speaker::draw("r0", &voice, false, settings, identities, seed)
+        });
     }
     Ok(out)
 }
@@ -421,28 +466,16 @@ fn plan(
     sentences: &[Sentence],
     speakers: &[Speaker],
     per_sentence: usize,
-    [val_fraction, test_fraction]: [f64; 2],
+    fractions: [f64; 2],
     seed: u64,
 ) -> Result<Vec<Planned>, NodeError> {
-    let training: Vec<usize> = (0..speakers.len()).filter(|&i| !speakers[i].held_out).collect();
-    let n = sentences.len();
-    // A split asked for gets at least one sentence, however small the corpus.
-    let share = |fraction: f64| if fraction > 0.0 { ((n as f64 * fraction).round() as usize).max(1) } else { 0 };
-    let (test, val) = (share(test_fraction), share(val_fraction));
-    if test + val >= n {
-        return Err(NodeError::param(
-            "sentences",
-            format!(
-                "{n} sentence(s) leave none for training after {val} for validation and {test} for testing; use \
-                 more, or set `val_fraction` and `test_fraction` to 0 to train on every one"
-            ),
-        ));
+    let training: Vec<usize> = (0..speakers.len())
+        .filter(|&i| !speakers[i].held_out && !speakers[i].recorded)
+        .collect();
+    if training.is_empty() {
+        return Ok(Vec::new());
     }
-    let mut order: Vec<usize> = (0..n).collect();
-    Rng::stream(seed, "splits").shuffle(&mut order);
-    let mut split = vec!["train"; n];
-    order[..test].iter().for_each(|&i| split[i] = "test");
-    order[test..test + val].iter().for_each(|&i| split[i] = "val");
+    let split = assign_splits(sentences.len(), fractions, seed, "splits", ["sentences", "sentence(s)"])?;
     let mut planned = Vec::new();
     for (i, sentence) in sentences.iter().enumerate() {
         let mut voices = training.clone();
@@ -455,6 +488,7 @@ fn plan(
                 split: split[i],
                 sentence: sentence.clone(),
                 speaker: s,
+                recording: None,
             });
         }
         if let (Some(h), "test") = (speakers.iter().position(|s| s.held_out), split[i]) {
@@ -463,10 +497,68 @@ fn plan(
                 split: "test_voice",
                 sentence: sentence.clone(),
                 speaker: h,
+                recording: None,
             });
         }
     }
     Ok(planned)
+}
+
+/// A split for each of `n` items (sentences, or recorded lines): shares for
+/// `val` and `test` by the fractions, each asked for getting at least one,
+/// the rest `train`, in an order shuffled by the seed's `label` stream. Too
+/// few items for the shares is an error on `param`, counting them as `noun`.
+fn assign_splits(
+    n: usize,
+    [val_fraction, test_fraction]: [f64; 2],
+    seed: u64,
+    label: &str,
+    [param, noun]: [&str; 2],
+) -> Result<Vec<&'static str>, NodeError> {
+    let share = |fraction: f64| if fraction > 0.0 { ((n as f64 * fraction).round() as usize).max(1) } else { 0 };
+    let (test, val) = (share(test_fraction), share(val_fraction));
+    if test + val >= n {
+        return Err(NodeError::param(
+            param,
+            format!(
+                "{n} {noun} leave none for training after {val} for validation and {test} for testing; use \
+                 more, or set `val_fraction` and `test_fraction` to 0 to train on every one"
+            ),
+        ));
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    Rng::stream(seed, label).shuffle(&mut order);
+    let mut split = vec!["train"; n];
+    order[..test].iter().for_each(|&i| split[i] = "test");
+    order[test..test + val].iter().for_each(|&i| split[i] = "val");
+    Ok(split)
+}
+
+/// The recorded lines as sequences of their speaker: split like sentences,
+/// the held-out lines into `test_recorded`.
+fn plan_recorded(
+    lines: &[Recording],
+    speaker: usize,
+    speakers: &[Speaker],
+    fractions: [f64; 2],
+    seed: u64,
+) -> Result<Vec<Planned>, NodeError> {
+    let split = assign_splits(lines.len(), fractions, seed, "splits/recordings", ["recordings", "recorded line(s)"])?;
+    Ok(lines
+        .iter()
+        .zip(split)
+        .map(|(line, split)| Planned {
+            id: format!("{}-{}", line.id, speakers[speaker].id),
+            split: if split == "test" { "test_recorded" } else { split },
+            sentence: Sentence {
+                id: line.id.clone(),
+                text: line.transcript.clone(),
+                line: 0,
+            },
+            speaker,
+            recording: Some(line.audio.clone()),
+        })
+        .collect())
 }
 
 /// Everything the sequences of one run share.
@@ -485,9 +577,12 @@ struct Factory<'a> {
 impl Factory<'_> {
     /// A digest of everything a sequence depends on: the same key, the same files.
     fn key(&self, item: &Planned) -> String {
+        let recording = item.recording.as_ref().map(|path| {
+            std::fs::read(path).map_or_else(|e| e.to_string(), |bytes| blake3::hash(&bytes).to_hex().to_string())
+        });
         let inputs = json!({
             "common": self.common, "id": item.id, "text": item.sentence.text,
-            "speaker": self.speakers[item.speaker].to_json(),
+            "speaker": self.speakers[item.speaker].to_json(), "recording": recording,
         });
         blake3::hash(inputs.to_string().as_bytes()).to_hex().to_string()
     }
@@ -496,15 +591,24 @@ impl Factory<'_> {
     fn make(&self, item: &Planned, key: &str, cancel: &CancelToken) -> Result<(Json, Vec<String>), NodeError> {
         let (speaker, body, settings) = (&self.speakers[item.speaker], &self.bodies[item.speaker], &self.settings);
         let mut rng = Rng::stream(self.seed, &item.id);
-        let sequence = self
-            .stage
-            .sequence(&self.driver, speaker, body, &item.sentence.text, settings, &mut rng)?;
+        let sequence = match &item.recording {
+            None => self
+                .stage
+                .sequence(&self.driver, speaker, body, &item.sentence.text, settings, &mut rng)?,
+            Some(path) => {
+                let speech = aligned_recording(path, &item.sentence.text, settings.sample_rate)?;
+                self.stage
+                    .animate(&self.driver, speaker, body, speech, settings, &mut rng)
+                    .map_err(|e| NodeError::file(path, e))?
+            }
+        };
         let seconds = sequence.audio.len() as f64 / settings.sample_rate as f64;
         let meta = json!({
             "id": item.id,
             "split": item.split,
             "sentence": {"id": item.sentence.id, "text": item.sentence.text, "line": item.sentence.line},
             "speaker": speaker.id,
+            "recording": item.recording.as_ref().map(|p| p.to_string_lossy().into_owned()),
             "voice": sequence.voice.as_ref().map(|v| json!({
                 "name": v.name, "rate": v.rate, "pitch": v.pitch, "range": v.range,
             })),
@@ -538,6 +642,29 @@ impl Factory<'_> {
     }
 }
 
+/// A recorded line as timed speech at `sample_rate`: decoded, mixed to mono,
+/// resampled and aligned to its transcript. Errors name the file.
+fn aligned_recording(path: &Path, transcript: &str, sample_rate: u32) -> Result<Speech, NodeError> {
+    let decoded = decode(path, 1 << 30, &|_| {}, &|| false)?;
+    let channels = decoded.channels.len().max(1) as f32;
+    let frames = decoded.channels.first().map_or(0, Vec::len);
+    let mono: Vec<f32> = (0..frames)
+        .map(|i| decoded.channels.iter().map(|c| c[i]).sum::<f32>() / channels)
+        .collect();
+    let samples = resample(&[mono], decoded.sample_rate, sample_rate)
+        .map_err(|e| NodeError::file(path, e))?
+        .remove(0);
+    let alignment = align(&samples, sample_rate, transcript).map_err(|e| match e {
+        AlignError::Missing(what) => NodeError::param("recordings", what),
+        e => NodeError::file(path, format!("cannot be aligned to its transcript: {e}")),
+    })?;
+    Ok(Speech {
+        samples,
+        sample_rate,
+        phones: alignment.phones,
+    })
+}
+
 /// The index entry of a sequence, from its metadata.
 fn summary(meta: &Json) -> Json {
     json!({
@@ -546,9 +673,9 @@ fn summary(meta: &Json) -> Json {
     })
 }
 
-fn splits_json(plan: &[Planned]) -> Json {
+fn splits_json(plan: &[&Planned]) -> Json {
     let mut splits = serde_json::Map::new();
-    for name in ["train", "val", "test", "test_voice"] {
+    for name in ["train", "val", "test", "test_voice", "test_recorded"] {
         let ids: Vec<&str> = plan.iter().filter(|p| p.split == name).map(|p| p.id.as_str()).collect();
         splits.insert(name.into(), json!(ids));
     }

@@ -340,3 +340,49 @@ fn silence_and_pauses_are_spoken_with_the_mouth_at_rest() {
     }
     assert!(pauses >= 6 && closed >= 2 && parted >= 1, "{closed} closed, {parted} parted of {pauses} pauses");
 }
+
+#[test]
+fn recorded_lines_become_sequences_and_a_line_that_does_not_fit_is_named_and_left_out() {
+    use crate::audio::wav::{Encoding, encode};
+    use crate::dataset::speech::{Voice, speak};
+    let run = TestRun::new();
+    let recordings = run.dir().join("takes");
+    std::fs::create_dir_all(&recordings).unwrap();
+    let voice = Voice {
+        name: "en-us+f2".into(),
+        rate: 160,
+        pitch: 50,
+        range: 50,
+    };
+    let lines = [
+        ("one", "The birch canoe slid on the smooth planks.", "The birch canoe slid on the smooth planks."),
+        ("two", "Glue the sheet to the dark blue background.", "Glue the sheet to the dark blue background."),
+        ("wrong", "It's easy to tell the depth of a well.", "Four hours of steady work faced us."),
+    ];
+    for (name, said, transcript) in lines {
+        let speech = speak(said, &voice).unwrap();
+        let wav = encode(speech.sample_rate, &[speech.samples.as_slice()], Encoding::Pcm16);
+        std::fs::write(recordings.join(format!("{name}.wav")), wav).unwrap();
+        std::fs::write(recordings.join(format!("{name}.txt")), transcript).unwrap();
+    }
+    let out = run.dir().join("data");
+    let params = json!({"corpus": corpus(&run.dir()), "out": out, "voices": "", "recordings": recordings,
+                        "val_fraction": 0.0, "test_fraction": 0.0, "regions": "face", "threads": 2});
+    let made = run.run(&Synthesize, face_input(), params).unwrap();
+    let splits = made.get("dataset").unwrap().as_record().unwrap().attr("splits").unwrap().clone();
+    assert_eq!(splits["train"], json!(["one-r0", "two-r0"]));
+    let warnings: Vec<String> = run.logs().into_iter().map(|(_, m)| m).collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|m| m.contains("wrong.wav") && m.contains("cannot be aligned to its transcript")),
+        "{warnings:?}"
+    );
+    // The aligned phonemes drive the lips: the bilabials of "planks" and "blue" close them.
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("sequences/one-r0/meta.json")).unwrap()).unwrap();
+    assert!(meta["recording"].as_str().unwrap().ends_with("one.wav"));
+    assert_eq!(meta["voice"], serde_json::Value::Null);
+    let symbols: Vec<&str> = meta["phonemes"].as_array().unwrap().iter().map(|p| p["symbol"].as_str().unwrap()).collect();
+    assert!(symbols.contains(&"p") && symbols.contains(&"b"), "{symbols:?}");
+}
