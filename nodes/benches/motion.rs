@@ -147,16 +147,7 @@ fn main() {
                 })
                 .collect();
             let recipe = FeatureRecipe::default();
-            let all = AudioAugment {
-                speed: [0.9, 1.1],
-                pitch: [-2.0, 2.0],
-                noise_probability: 1.0,
-                reverb_probability: 1.0,
-                eq_probability: 1.0,
-                overdrive_probability: 1.0,
-                telephone_probability: 1.0,
-                ..AudioAugment::default()
-            };
+            let all = AudioAugment::every_effect();
             let time = |augment: &AudioAugment| {
                 let run = |step: usize| {
                     clips.par_iter().enumerate().for_each(|(i, clip)| {

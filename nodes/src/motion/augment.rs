@@ -329,6 +329,22 @@ impl Default for AudioAugment {
 type Field<'a> = (&'static str, (Option<f64>, Option<f64>), &'static str, &'a mut f64);
 
 impl AudioAugment {
+    /// Every effect on every take, speed ±10 % and pitch ±2 semitones, the
+    /// other ranges at their defaults: the heaviest setting, for measuring
+    /// its cost and for tests.
+    pub fn every_effect() -> AudioAugment {
+        AudioAugment {
+            speed: [0.9, 1.1],
+            pitch: [-2.0, 2.0],
+            noise_probability: 1.0,
+            reverb_probability: 1.0,
+            eq_probability: 1.0,
+            overdrive_probability: 1.0,
+            telephone_probability: 1.0,
+            ..AudioAugment::default()
+        }
+    }
+
     /// Every setting as a node parameter (a range is two, `NAME_min` and
     /// `NAME_max`), with the value it holds.
     fn fields(&mut self) -> Vec<Field<'_>> {
@@ -731,23 +747,11 @@ mod tests {
         assert!(largest(&features(&sine), &features(&driven)) > 1.0, "clipping is not");
     }
 
-    fn everything() -> AudioAugment {
-        AudioAugment {
-            speed: [0.9, 1.1],
-            pitch: [-2.0, 2.0],
-            noise_probability: 1.0,
-            reverb_probability: 1.0,
-            eq_probability: 1.0,
-            overdrive_probability: 1.0,
-            telephone_probability: 1.0,
-            ..AudioAugment::default()
-        }
-    }
 
     #[test]
     fn the_same_seed_gives_the_same_audio_and_another_seed_other_audio() {
         let input = tone(140.0, 0.8);
-        let augment = everything();
+        let augment = AudioAugment::every_effect();
         let run = |seed: u64| augment.draw(&mut Rng::stream(seed, "take")).apply(&input, RATE).unwrap();
         let draw = augment.draw(&mut Rng::stream(1, "take"));
         assert!(draw.room.is_some() && draw.noise.is_some() && draw.eq.is_some() && draw.overdrive.is_some() && draw.telephone);
@@ -791,6 +795,6 @@ mod tests {
             ..AudioAugment::default()
         };
         assert!(message(slow).contains("speed_min"));
-        assert!(everything().check().is_ok());
+        assert!(AudioAugment::every_effect().check().is_ok());
     }
 }
