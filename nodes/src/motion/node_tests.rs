@@ -282,3 +282,58 @@ fn the_default_model_moves_the_lips_of_the_demo_speech() {
         "rest gap {rest:.2} mm; bilabials {closures:?}; open vowels {open:?}"
     );
 }
+
+#[test]
+fn the_default_model_rests_in_the_silence_around_a_line() {
+    // The bundled line with a second of room tone (−60 dBFS) before and after,
+    // as a recorded take has: in the middle of both silences the mouth is at
+    // rest — lips together or barely apart, and still.
+    let demo = crate::testing::repo_path("projects/demo");
+    let audio = crate::audio::decode(&demo.join("speech.wav"), 1 << 30, &|_| {}, &|| false).unwrap();
+    let rate = audio.sample_rate as usize;
+    let mut state = 1u64;
+    let mut hiss = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.0035
+            })
+            .collect()
+    };
+    let mut samples = hiss(rate);
+    samples.extend(&audio.channels[0]);
+    samples.extend(hiss(rate));
+    let model = MotionModel::load(&crate::testing::repo_path("projects/assets/motion/default.safetensors")).unwrap();
+    let mel = FeatureRecipe::default().features(&samples, audio.sample_rate).unwrap();
+    let frames = crate::features::frame_count(samples.len(), audio.sample_rate as f64, model.config.fps);
+    let input = super::generate::prepare(&model, &mel, 80, frames);
+    let motion = super::generate::generate(&model, &input, frames, &Default::default(), &|| false).unwrap();
+    let moved = model.config.face.moved_vertices();
+    let width = moved.len() * 3;
+    let face = ict();
+    let slot = |v: u32| moved.binary_search(&v).unwrap();
+    let (upper, lower) = (slot(face.landmarks[62]), slot(face.landmarks[66]));
+    let rest = (face.neutral[face.landmarks[62] as usize * 3 + 1] - face.neutral[face.landmarks[66] as usize * 3 + 1]) * 10.0;
+    let gap = |t: usize| rest + (motion.offsets[t * width + upper * 3 + 1] - motion.offsets[t * width + lower * 3 + 1]) * 10.0;
+    let lips: Vec<usize> = face.lip_vertices.iter().map(|&v| slot(v)).collect();
+    // How far the lip vertices move between two frames, at most, in mm.
+    let motion_between = |a: usize, b: usize| {
+        lips.iter()
+            .map(|&i| {
+                (0..3)
+                    .map(|c| (motion.offsets[a * width + i * 3 + c] - motion.offsets[b * width + i * 3 + c]).powi(2))
+                    .sum::<f32>()
+                    .sqrt()
+                    * 10.0
+            })
+            .fold(0f32, f32::max)
+    };
+    let speaking = (10..frames - 10).map(gap).fold(f32::MIN, f32::max);
+    for (name, middle) in [("leading", 12), ("trailing", frames - 13)] {
+        let g = gap(middle);
+        assert!(g < 1.6, "{name} silence: lips {g:.2} mm apart (rest {rest:.2} mm, speaking up to {speaking:.1} mm)");
+        let drift = motion_between(middle - 5, middle + 5);
+        assert!(drift < 1.0, "{name} silence: the lips move {drift:.2} mm in 0.4 s");
+    }
+    assert!(speaking > 8.0, "the line itself opens the mouth ({speaking:.1} mm)");
+}
