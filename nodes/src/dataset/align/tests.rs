@@ -131,6 +131,22 @@ fn a_wrong_transcript_is_refused() {
 }
 
 #[test]
+fn a_word_left_out_of_the_transcript_is_refused() {
+    // A content word in the middle left out: its sound would have to hide in
+    // a short pause as loud as speech.
+    for (said, left_out) in [
+        ("The birch canoe slid on the smooth planks.", "The birch canoe on the smooth planks."),
+        ("Glue the sheet to the dark blue background.", "Glue the sheet to the blue background."),
+        ("It's easy to tell the depth of a well.", "It's easy to tell the of a well."),
+    ] {
+        let speech = speak(said, &voice("en-us", 160)).unwrap();
+        align(&speech.samples, speech.sample_rate, said).unwrap();
+        let err = align(&speech.samples, speech.sample_rate, left_out).unwrap_err();
+        assert!(matches!(err, AlignError::Mismatch { .. } | AlignError::NoFit), "{left_out}: {err}");
+    }
+}
+
+#[test]
 fn silence_and_empty_audio_are_refused() {
     let silence = vec![0.0f32; 22_050 * 2];
     assert_eq!(align(&silence, 22_050, "Hello there."), Err(AlignError::Silent));
