@@ -258,12 +258,14 @@ impl Dataset {
     }
 
     /// Reads the clips of `ids` (in parallel), with features `steps` rows per
-    /// frame. Any problem names the sequence's file.
+    /// frame, keeping their audio only when `keep_audio` (for augmentation).
+    /// Any problem names the sequence's file.
     pub fn load(
         &self,
         ids: &[String],
         recipe: &FeatureRecipe,
         steps: usize,
+        keep_audio: bool,
         cancel: &CancelToken,
     ) -> Result<Vec<Clip>, NodeError> {
         ids.par_iter()
@@ -271,12 +273,12 @@ impl Dataset {
                 if cancel.is_cancelled() {
                     return Err(NodeError::Cancelled);
                 }
-                self.load_clip(id, recipe, steps)
+                self.load_clip(id, recipe, steps, keep_audio)
             })
             .collect()
     }
 
-    fn load_clip(&self, id: &str, recipe: &FeatureRecipe, steps: usize) -> Result<Clip, NodeError> {
+    fn load_clip(&self, id: &str, recipe: &FeatureRecipe, steps: usize, keep_audio: bool) -> Result<Clip, NodeError> {
         let dir = crate::dataset::writer::sequences_dir(&self.root).join(id);
         let meta_path = dir.join("meta.json");
         let meta: Json = std::fs::read_to_string(&meta_path)
@@ -342,7 +344,7 @@ impl Dataset {
             weights,
             frames,
             bilabials,
-            audio: Pcm::new(&samples, audio.sample_rate),
+            audio: if keep_audio { Pcm::new(&samples, audio.sample_rate) } else { Pcm::default() },
         })
     }
 }

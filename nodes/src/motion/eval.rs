@@ -76,7 +76,7 @@ impl<'a> Evaluation<'a> {
         let recipe = FeatureRecipe::default();
         let splits = splits
             .iter()
-            .map(|&name| Ok((name.to_string(), dataset.load(&dataset.split(name)?, &recipe, steps, cancel)?)))
+            .map(|&name| Ok((name.to_string(), dataset.load(&dataset.split(name)?, &recipe, steps, false, cancel)?)))
             .collect::<Result<Vec<_>, NodeError>>()?;
         Ok(Evaluation {
             face,

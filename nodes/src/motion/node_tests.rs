@@ -95,7 +95,7 @@ fn a_factory_dataset_trains_evaluates_and_names_its_broken_files() {
 
     // Broken files are named.
     let recipe = FeatureRecipe::default();
-    let load = |split: &str| dataset.load(&dataset.split(split).unwrap(), &recipe, 2, &CancelToken::new());
+    let load = |split: &str| dataset.load(&dataset.split(split).unwrap(), &recipe, 2, false, &CancelToken::new());
     let sequence = first_in(&dataset, "train");
     rewrite_motion(&sequence, |r| {
         let w = r.tensor("weights").unwrap();

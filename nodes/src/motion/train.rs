@@ -241,12 +241,19 @@ pub struct TrainData {
 }
 
 impl TrainData {
-    /// Reads the `train` and `val` splits of a factory dataset made on `face`.
-    pub fn from_dataset(dataset: &Dataset, face: FaceRig, steps: usize, cancel: &CancelToken) -> Result<TrainData, NodeError> {
+    /// Reads the `train` and `val` splits of a factory dataset made on `face`,
+    /// keeping the training clips' audio when they will be `augmented`.
+    pub fn from_dataset(
+        dataset: &Dataset,
+        face: FaceRig,
+        steps: usize,
+        augmented: bool,
+        cancel: &CancelToken,
+    ) -> Result<TrainData, NodeError> {
         dataset.check_face(&face)?;
         let recipe = FeatureRecipe::default();
-        let train = dataset.load(&dataset.split("train")?, &recipe, steps, cancel)?;
-        let val = dataset.load(&dataset.split("val")?, &recipe, steps, cancel)?;
+        let train = dataset.load(&dataset.split("train")?, &recipe, steps, augmented, cancel)?;
+        let val = dataset.load(&dataset.split("val")?, &recipe, steps, false, cancel)?;
         if train.is_empty() {
             return Err(NodeError::file(&dataset.root, "has no training sequences"));
         }
@@ -1098,7 +1105,8 @@ impl gspeech_sdk::Node for Train {
         }
         let dataset = Dataset::open(params.path("data")?)?;
         ctx.progress(0.0, "reading the dataset");
-        let data = TrainData::from_dataset(&dataset, face, steps_per_frame(dataset.fps), ctx.cancel_token())?;
+        let steps = steps_per_frame(dataset.fps);
+        let data = TrainData::from_dataset(&dataset, face, steps, settings.augment.is_active(), ctx.cancel_token())?;
         ctx.info(&format!(
             "{} training and {} validation clips, {} speakers",
             data.train.len(),
