@@ -179,24 +179,64 @@ fn open() -> Result<Library, SpeechError> {
     )))
 }
 
+/// Starts eSpeak NG with `options` (initialisation flags), selects `voice`
+/// (a voice name, or as `espeak-ng -v` also accepts, a language, keeping a
+/// `+variant`), runs `body`, and stops it again; returns `body`'s result and
+/// the sample rate eSpeak NG speaks at.
+///
+/// # Safety
+/// `body` may call only eSpeak NG functions of `lib`, which stays loaded.
+unsafe fn session<T>(
+    lib: &libloading::Library,
+    options: c_int,
+    voice: &str,
+    body: impl FnOnce() -> Result<T, SpeechError>,
+) -> Result<(T, u32), SpeechError> {
+    let name = CString::new(voice).map_err(|_| SpeechError::UnknownVoice(voice.into()))?;
+    let missing = |e: libloading::Error| SpeechError::Missing(e.to_string());
+    // SAFETY: the signatures are those of speak_lib.h.
+    unsafe {
+        let initialize: Symbol<unsafe extern "C" fn(c_int, c_int, *const c_char, c_int) -> c_int> =
+            lib.get(b"espeak_Initialize\0").map_err(missing)?;
+        let set_voice: Symbol<unsafe extern "C" fn(*const c_char) -> c_int> =
+            lib.get(b"espeak_SetVoiceByName\0").map_err(missing)?;
+        let list_voices: Symbol<ListVoices> = lib.get(b"espeak_ListVoices\0").map_err(missing)?;
+        let terminate: Symbol<unsafe extern "C" fn() -> c_int> = lib.get(b"espeak_Terminate\0").map_err(missing)?;
+        let rate = initialize(SYNCHRONOUS, 0, std::ptr::null(), options);
+        if rate <= 0 {
+            return Err(failed("it could not start; is its data (espeak-ng-data) installed?"));
+        }
+        let result = (|| {
+            let unknown = || SpeechError::UnknownVoice(voice.into());
+            match set_voice(name.as_ptr()) {
+                0 => {}
+                NOT_FOUND => {
+                    let by_language = voice_for_language(*list_voices, voice).ok_or_else(unknown)?;
+                    if set_voice(by_language.as_ptr()) != 0 {
+                        return Err(unknown());
+                    }
+                }
+                code => return Err(failed(format!("selecting voice `{voice}` gave error {code}"))),
+            }
+            body()
+        })();
+        terminate();
+        Ok((result?, rate as u32))
+    }
+}
+
 /// Speaks `text` with the eSpeak NG `voice`, returning the audio and its phonemes.
 pub fn speak(text: &str, voice: &Voice, _speaking: &Speaking) -> Result<Speech, SpeechError> {
     let text = CString::new(text).map_err(|_| failed("the text contains a NUL character"))?;
-    let name = CString::new(voice.name.as_str()).map_err(|_| SpeechError::UnknownVoice(voice.name.clone()))?;
     let lib = open()?;
     let missing = |e: libloading::Error| SpeechError::Missing(e.to_string());
     // SAFETY: the signatures are those of speak_lib.h; the library stays loaded
     // until every call below has returned.
-    let sample_rate = unsafe {
-        let initialize: Symbol<unsafe extern "C" fn(c_int, c_int, *const c_char, c_int) -> c_int> =
-            lib.get(b"espeak_Initialize\0").map_err(missing)?;
+    let ((), sample_rate) = unsafe {
         let set_callback: Symbol<unsafe extern "C" fn(Callback)> =
             lib.get(b"espeak_SetSynthCallback\0").map_err(missing)?;
-        let set_voice: Symbol<unsafe extern "C" fn(*const c_char) -> c_int> =
-            lib.get(b"espeak_SetVoiceByName\0").map_err(missing)?;
         let set_parameter: Symbol<unsafe extern "C" fn(c_int, c_int, c_int) -> c_int> =
             lib.get(b"espeak_SetParameter\0").map_err(missing)?;
-        let list_voices: Symbol<ListVoices> = lib.get(b"espeak_ListVoices\0").map_err(missing)?;
         type Synth = unsafe extern "C" fn(
             *const c_void,
             usize,
@@ -209,27 +249,8 @@ pub fn speak(text: &str, voice: &Voice, _speaking: &Speaking) -> Result<Speech, 
         ) -> c_int;
         let synth: Symbol<Synth> = lib.get(b"espeak_Synth\0").map_err(missing)?;
         let synchronize: Symbol<unsafe extern "C" fn() -> c_int> = lib.get(b"espeak_Synchronize\0").map_err(missing)?;
-        let terminate: Symbol<unsafe extern "C" fn() -> c_int> = lib.get(b"espeak_Terminate\0").map_err(missing)?;
-
-        let rate = initialize(SYNCHRONOUS, 0, std::ptr::null(), PHONEME_EVENTS | DONT_EXIT);
-        if rate <= 0 {
-            return Err(failed("it could not start; is its data (espeak-ng-data) installed?"));
-        }
-        set_callback(collect);
-        let result = (|| {
-            let unknown = || SpeechError::UnknownVoice(voice.name.clone());
-            match set_voice(name.as_ptr()) {
-                0 => {}
-                NOT_FOUND => {
-                    let by_language = voice_for_language(*list_voices, &voice.name).ok_or_else(unknown)?;
-                    if set_voice(by_language.as_ptr()) != 0 {
-                        return Err(unknown());
-                    }
-                }
-                code => {
-                    return Err(failed(format!("selecting voice `{}` gave error {code}", voice.name)));
-                }
-            }
+        session(&lib, PHONEME_EVENTS | DONT_EXIT, &voice.name, || {
+            set_callback(collect);
             for (parameter, value) in [(RATE, voice.rate), (PITCH, voice.pitch), (RANGE, voice.range)] {
                 set_parameter(parameter, value as c_int, 0);
             }
@@ -251,10 +272,7 @@ pub fn speak(text: &str, voice: &Voice, _speaking: &Speaking) -> Result<Speech, 
             }
             synchronize();
             Ok(())
-        })();
-        terminate();
-        result?;
-        rate as u32
+        })?
     };
     drop(lib);
     let collected = COLLECTED.take();
@@ -266,26 +284,15 @@ pub fn speak(text: &str, voice: &Voice, _speaking: &Speaking) -> Result<Speech, 
 /// removed, in order.
 pub fn phonemes(text: &str, voice: &str, _speaking: &Speaking) -> Result<Vec<String>, SpeechError> {
     let text = CString::new(text).map_err(|_| failed("the text contains a NUL character"))?;
-    let name = CString::new(voice).map_err(|_| SpeechError::UnknownVoice(voice.into()))?;
     let lib = open()?;
     let missing = |e: libloading::Error| SpeechError::Missing(e.to_string());
     // SAFETY: the signatures are those of speak_lib.h; the library stays loaded
     // until every call below has returned, and each returned string is copied
     // before the next call.
-    let transcription = unsafe {
-        let initialize: Symbol<unsafe extern "C" fn(c_int, c_int, *const c_char, c_int) -> c_int> =
-            lib.get(b"espeak_Initialize\0").map_err(missing)?;
-        let set_voice: Symbol<unsafe extern "C" fn(*const c_char) -> c_int> =
-            lib.get(b"espeak_SetVoiceByName\0").map_err(missing)?;
+    let (transcription, _) = unsafe {
         let to_phonemes: Symbol<unsafe extern "C" fn(*mut *const c_void, c_int, c_int) -> *const c_char> =
             lib.get(b"espeak_TextToPhonemes\0").map_err(missing)?;
-        let terminate: Symbol<unsafe extern "C" fn() -> c_int> = lib.get(b"espeak_Terminate\0").map_err(missing)?;
-        if initialize(SYNCHRONOUS, 0, std::ptr::null(), DONT_EXIT) <= 0 {
-            return Err(failed("it could not start; is its data (espeak-ng-data) installed?"));
-        }
-        let result = if set_voice(name.as_ptr()) != 0 {
-            Err(SpeechError::UnknownVoice(voice.into()))
-        } else {
+        session(&lib, DONT_EXIT, voice, || {
             // One clause per call; the pointer moves on, and is null after the last.
             let mut next: *const c_void = text.as_ptr().cast();
             let mut clauses = Vec::new();
@@ -296,9 +303,7 @@ pub fn phonemes(text: &str, voice: &str, _speaking: &Speaking) -> Result<Vec<Str
                 }
             }
             Ok(clauses.join(" "))
-        };
-        terminate();
-        result?
+        })?
     };
     Ok(transcription
         .split_whitespace()
