@@ -17,6 +17,7 @@ use std::ffi::{CStr, CString, c_char, c_float, c_int, c_short, c_void};
 use libloading::{Library, Symbol};
 
 use super::{NOTHING_SPOKEN, Speaking, Speech, SpeechError, Voice, seed_noise};
+use crate::dataset::align::arpabet;
 
 /// The prefix that selects Flite in a voice name (`flite:slt`).
 pub const PREFIX: &str = "flite:";
@@ -171,37 +172,15 @@ fn failed(why: impl std::fmt::Display) -> SpeechError {
     SpeechError::Failed(format!("Flite failed: {why}"))
 }
 
-/// eSpeak NG's English symbol for a CMU (ARPAbet) phoneme; unknown names
-/// are kept (and later treated as pauses).
+/// eSpeak NG's English symbol for one of Flite's CMU (ARPAbet) phonemes;
+/// unknown names are kept (and later treated as pauses). Flite writes the
+/// schwa as `ax`, so its `ah` is always the stressed vowel.
 fn espeak_symbol(cmu: &str) -> &str {
     match cmu {
         "pau" | "h#" | "brth" => "_",
-        "aa" => "A:",
-        "ae" => "a",
-        "ah" => "V",
-        "ao" => "O:",
-        "aw" => "aU",
         "ax" => "@",
-        "ay" => "aI",
-        "ch" => "tS",
-        "dh" => "D",
-        "eh" => "E",
-        "er" => "3:",
-        "ey" => "eI",
-        "hh" => "h",
-        "ih" => "I",
-        "iy" => "i:",
-        "jh" => "dZ",
-        "ng" => "N",
-        "ow" => "oU",
-        "oy" => "OI",
-        "sh" => "S",
-        "th" => "T",
-        "uh" => "U",
-        "uw" => "u:",
-        "y" => "j",
-        "zh" => "Z",
-        same => same,
+        "ah" => "V",
+        other => arpabet::espeak_symbol(&other.to_ascii_uppercase()).unwrap_or(other),
     }
 }
 
