@@ -9,6 +9,11 @@ Layout (see nodes/src/dataset/faceformer/mod.rs):
     {vocaset,biwi}/wav/SUBJECT_SENTENCE.wav
     {vocaset,biwi}/vertices_npy/SUBJECT_SENTENCE.npy   [T, V*3]
     {vocaset,biwi}/templates.pkl                       {subject: [V, 3]}
+    vocaset/FLAME_masks.pkl                            {region: int64 vertex indices}, as FLAME ships it
+    biwi/regions/{lve,fdd}.txt                         "i, j, k", as CodeTalker ships BIWI's
+
+The vertex sets: lips 0-3 (FLAME's `lips`; BIWI's lve.txt), upper face
+8-11 (FLAME's `forehead` 8-9 and `eye_region` 10-11; BIWI's fdd.txt).
 
 V = 12 vertices. VOCASET: 3 subjects, 0.5 s at 60 fps (30 frames), float32,
 templates pickled as Python 2's cPickle protocol 2 writes them (assembled
@@ -216,11 +221,28 @@ def write_dataset(name, spec, templates_pickle):
         f.write(templates_pickle)
 
 
+def write_regions():
+    masks = {
+        "lips": np.arange(0, 4, dtype="<i8"),
+        "nose": np.array([5, 6], dtype="<i8"),
+        "forehead": np.array([8, 9], dtype="<i8"),
+        "eye_region": np.array([10, 11], dtype="<i8"),
+    }
+    with open(os.path.join(ROOT, "vocaset", "FLAME_masks.pkl"), "wb") as f:
+        pickle.dump(masks, f, protocol=2)
+    regions = os.path.join(ROOT, "biwi", "regions")
+    os.makedirs(regions, exist_ok=True)
+    for name, indices in (("lve.txt", range(0, 4)), ("fdd.txt", range(8, 12))):
+        with open(os.path.join(regions, name), "w") as f:
+            f.write(", ".join(str(i) for i in indices))
+
+
 def main():
     vocaset_templates = {subject: template(s) for s, subject in enumerate(VOCASET["subjects"])}
     write_dataset("vocaset", VOCASET, Python2Pickle(2).dict(vocaset_templates))
     biwi_templates = {subject: np.asfortranarray(template(s)) for s, subject in enumerate(BIWI["subjects"])}
     write_dataset("biwi", BIWI, pickle.dumps(biwi_templates, protocol=4))
+    write_regions()
 
     # The VOCASET templates in the other encodings; vocaset/templates.pkl is
     # the Python 2 protocol-2 one.

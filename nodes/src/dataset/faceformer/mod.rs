@@ -18,10 +18,12 @@
 //!
 //! - [`pickle`]: the templates file, read without Python;
 //! - [`npy`]: the vertex files;
+//! - [`regions`]: the lip and upper-face vertex sets, from the files they are published in;
 //! - [`units`]: the vertices' units, and metric values in published tables' units.
 
 pub mod npy;
 pub mod pickle;
+pub mod regions;
 pub mod units;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,6 +59,27 @@ pub enum Split {
     SeenTest,
 }
 
+impl Split {
+    /// Every split, in order.
+    pub const ALL: [Split; 4] = [Split::Train, Split::Val, Split::Test, Split::SeenTest];
+
+    /// Its name on the command line and in tables: `train`, `val`, `test`
+    /// (VOCASET-Test, BIWI-Test-B) and `test_a` (BIWI-Test-A).
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Val => "val",
+            Split::Test => "test",
+            Split::SeenTest => "test_a",
+        }
+    }
+
+    /// The split named `name`.
+    pub fn parse(name: &str) -> Option<Split> {
+        Split::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
 /// One split's sequences: these subjects' sentences in `sentences`.
 #[derive(Clone, Debug)]
 pub struct SplitRule {
@@ -84,6 +107,36 @@ const BIWI_TRAIN: &[&str] = &["F2", "F3", "F4", "M3", "M4", "M5"];
 const BIWI_TEST: &[&str] = &["F1", "F5", "F6", "F7", "F8", "M1", "M2", "M6"];
 
 impl Kind {
+    /// Which dataset a folder in FaceFormer's layout holds, told by its
+    /// subjects' names (VOCASET's `FaceTalk_…`, BIWI's `F1`…`M6`).
+    pub fn detect(root: &Path) -> Result<Kind, NodeError> {
+        let path = root.join(TEMPLATES);
+        let templates = read_templates(&path)?;
+        let biwi = |s: &str| s.len() >= 2 && s.starts_with(['F', 'M']) && s[1..].bytes().all(|b| b.is_ascii_digit());
+        if templates.keys().all(|s| s.starts_with("FaceTalk_")) {
+            Ok(Kind::Vocaset)
+        } else if templates.keys().all(|s| biwi(s)) {
+            Ok(Kind::Biwi)
+        } else {
+            let names: Vec<&str> = templates.keys().map(String::as_str).collect();
+            Err(NodeError::file(
+                path,
+                format!(
+                    "has subjects {}: neither VOCASET's (FaceTalk_…) nor BIWI's (F1…M6)",
+                    names.join(", ")
+                ),
+            ))
+        }
+    }
+
+    /// Its name in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Vocaset => "VOCASET",
+            Kind::Biwi => "BIWI",
+        }
+    }
+
     /// The capture rate of the stored vertices.
     pub fn native_fps(self) -> f64 {
         match self {
@@ -341,6 +394,39 @@ impl FaceformerData {
             fps: self.kind.fps(),
             template: template.clone(),
         })
+    }
+
+    /// The face model the sequences live on: the mean of the subjects'
+    /// templates as its rest shape, no expression shapes (the truth is the
+    /// vertices themselves), and `lips` and `upper` as its lip and upper-face
+    /// vertex sets (see [`regions`]). Its digest is the mean template's, so a
+    /// model trained on the folder meets its evaluation on the same folder.
+    pub fn face_model(&self, lips: Vec<u32>, upper: Vec<u32>) -> crate::face::FaceRig {
+        let width = self.vertex_count * 3;
+        let mut neutral = vec![0f32; width];
+        for template in self.templates.values() {
+            for (n, t) in neutral.iter_mut().zip(template) {
+                *n += t / self.templates.len() as f32;
+            }
+        }
+        crate::face::FaceRig {
+            name: format!("{} mesh ({} vertices)", self.kind.name(), self.vertex_count),
+            units: match self.kind.unit() {
+                Unit::Metres => "m".into(),
+                Unit::UnitSurfaceArea => "unit area".into(),
+            },
+            neutral,
+            triangles: Vec::new(),
+            expression_names: Vec::new(),
+            expressions: Vec::new(),
+            identity_names: Vec::new(),
+            identities: Vec::new(),
+            uvs: None,
+            regions: Vec::new(),
+            lip_vertices: lips,
+            upper_face_vertices: upper,
+            landmarks: Vec::new(),
+        }
     }
 
     /// The skipped files, one per line.

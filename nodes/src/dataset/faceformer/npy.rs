@@ -1,5 +1,5 @@
-//! `.npy` files of 32- or 64-bit floats, and the float decoding the pickle
-//! reader shares.
+//! `.npy` files of 32- or 64-bit floats, and the number decoding the pickle
+//! reader shares (floats, and the integers of region masks).
 //!
 //! Hand-written rather than `candle_core::Tensor::read_npy`: the layout check
 //! must read only each file's header (all of BIWI's vertices are tens of
@@ -13,9 +13,22 @@ use std::path::Path;
 
 use gspeech_sdk::NodeError;
 
-/// A float element type with its byte order.
+/// What an element is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Element {
+    /// IEEE floating point.
+    Float,
+    /// Two's-complement integer (vertex indices in region masks).
+    Signed,
+    /// Unsigned integer.
+    Unsigned,
+}
+
+/// A numeric element type with its byte order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dtype {
+    /// What each element is.
+    pub element: Element,
     /// Bytes per element: 4 or 8.
     pub size: usize,
     /// Most significant byte first.
@@ -23,19 +36,28 @@ pub struct Dtype {
 }
 
 impl Dtype {
-    /// Parses a numpy type string: `f4`, `f8`, `<f4`, `>f8`, `=f8`, `float32`, `float64`.
+    /// Parses a numpy type string of a 32- or 64-bit float or integer:
+    /// `f4`, `<f8`, `>i8`, `=u4`, `float32`, `int64`, `uint32`, ….
     pub fn parse(descr: &str) -> Option<Dtype> {
         let (big_endian, rest) = match descr.as_bytes().first() {
             Some(b'>') => (true, &descr[1..]),
             Some(b'<' | b'=' | b'|') => (false, &descr[1..]),
             _ => (false, descr),
         };
-        let size = match rest {
-            "f4" | "float32" => 4,
-            "f8" | "float64" => 8,
+        let (element, size) = match rest {
+            "f4" | "float32" => (Element::Float, 4),
+            "f8" | "float64" => (Element::Float, 8),
+            "i4" | "int32" => (Element::Signed, 4),
+            "i8" | "int64" => (Element::Signed, 8),
+            "u4" | "uint32" => (Element::Unsigned, 4),
+            "u8" | "uint64" => (Element::Unsigned, 8),
             _ => return None,
         };
-        Some(Dtype { size, big_endian })
+        Some(Dtype {
+            element,
+            size,
+            big_endian,
+        })
     }
 
     /// The same element type in the byte order numpy names by `order`
@@ -62,13 +84,21 @@ pub fn element_count(shape: &[usize]) -> Option<usize> {
 
 /// Decodes `raw` (exactly `element_count(shape) · dtype.size` bytes, as the
 /// caller checks) into row-major values, reordering column-major data.
-pub fn decode_floats(raw: &[u8], dtype: Dtype, shape: &[usize], fortran: bool) -> Vec<f64> {
+pub fn decode_values(raw: &[u8], dtype: Dtype, shape: &[usize], fortran: bool) -> Vec<f64> {
     let value = |chunk: &[u8]| -> f64 {
-        match (dtype.size, dtype.big_endian) {
-            (4, false) => f32::from_le_bytes(chunk.try_into().expect("4 bytes")) as f64,
-            (4, true) => f32::from_be_bytes(chunk.try_into().expect("4 bytes")) as f64,
-            (_, false) => f64::from_le_bytes(chunk.try_into().expect("8 bytes")),
-            (_, true) => f64::from_be_bytes(chunk.try_into().expect("8 bytes")),
+        let mut bytes = [0u8; 8];
+        bytes[..dtype.size].copy_from_slice(chunk);
+        if dtype.big_endian {
+            bytes[..dtype.size].reverse();
+        }
+        let four = [bytes[0], bytes[1], bytes[2], bytes[3]];
+        match (dtype.element, dtype.size) {
+            (Element::Float, 4) => f32::from_le_bytes(four) as f64,
+            (Element::Float, _) => f64::from_le_bytes(bytes),
+            (Element::Signed, 4) => i32::from_le_bytes(four) as f64,
+            (Element::Signed, _) => i64::from_le_bytes(bytes) as f64,
+            (Element::Unsigned, 4) => u32::from_le_bytes(four) as f64,
+            (Element::Unsigned, _) => u64::from_le_bytes(bytes) as f64,
         }
     };
     let stored: Vec<f64> = raw.chunks_exact(dtype.size).map(value).collect();
@@ -146,7 +176,7 @@ pub fn read(path: &Path) -> Result<(Vec<usize>, Vec<f32>), NodeError> {
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| NodeError::file(path, e))?;
-    let values = decode_floats(
+    let values = decode_values(
         &bytes[header.data_offset..],
         header.dtype,
         &header.shape,
@@ -194,6 +224,7 @@ fn parse_header(text: &[u8], data_offset: usize) -> Result<Header, String> {
     let descr = value("descr")?;
     let descr = descr.get(1..).and_then(|d| d.split(['\'', '"']).next()).unwrap_or("");
     let dtype = Dtype::parse(descr)
+        .filter(|d| d.element == Element::Float)
         .ok_or_else(|| format!("holds elements of type '{descr}'; only 32- and 64-bit floats are read"))?;
     let fortran_order = value("fortran_order")?.starts_with("True");
     let shape = value("shape")?;
@@ -266,10 +297,13 @@ mod tests {
             .collect();
         let dtype = Dtype::parse(">f8").unwrap();
         assert_eq!(
-            decode_floats(&raw, dtype, &[2, 3], true),
+            decode_values(&raw, dtype, &[2, 3], true),
             vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
         );
         assert_eq!(Dtype::parse("f4").unwrap().with_order(">"), Dtype::parse(">f4"));
-        assert_eq!(Dtype::parse("i8"), None);
+        let big_int = Dtype::parse(">i4").unwrap();
+        assert_eq!((big_int.element, big_int.size), (Element::Signed, 4));
+        assert_eq!(decode_values(&(-7i32).to_be_bytes(), big_int, &[1], false), vec![-7.0]);
+        assert_eq!(Dtype::parse("<U10"), None);
     }
 }

@@ -1,5 +1,6 @@
-//! A pickle reader for what FaceFormer-style `templates.pkl` files hold: a
-//! dict of numpy float arrays, pickled by Python 2 (protocols 0–2, byte
+//! A pickle reader for what FaceFormer-style `templates.pkl` files hold (a
+//! dict of numpy float arrays) and FLAME's `FLAME_masks.pkl` (a dict of
+//! integer vertex-index arrays), pickled by Python 2 (protocols 0–2, byte
 //! strings as `STRING`/`BINSTRING`/`SHORT_BINSTRING`) or Python 3 (protocols
 //! 2–4, bytes as `BINBYTES`/`SHORT_BINBYTES` or, in protocol 2,
 //! `_codecs.encode(text, 'latin1')`).
@@ -17,7 +18,7 @@
 //! `numpy.core.multiarray._reconstruct` (`numpy._core…` in numpy 2),
 //! `numpy.ndarray`, `numpy.dtype` and `_codecs.encode` — and turns an array's
 //! `BUILD` state `(version, shape, dtype, is_fortran, rawdata)` of 32- or
-//! 64-bit floats into an [`Array`]. Anything else is an error naming the
+//! 64-bit floats or integers into an [`Array`]. Anything else is an error naming the
 //! opcode or global and its byte offset. Every length is checked against the
 //! bytes left before anything is allocated.
 
@@ -27,7 +28,7 @@ use std::sync::Arc;
 
 use gspeech_sdk::NodeError;
 
-use super::npy::{Dtype, decode_floats, element_count};
+use super::npy::{Dtype, decode_values, element_count};
 
 /// A value read from a pickle.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,9 +51,9 @@ pub enum Value {
     List(Vec<Value>),
     /// A dict's pairs, in the order stored.
     Dict(Vec<(Value, Value)>),
-    /// A numpy float array.
+    /// A numpy array.
     Array(Array),
-    /// A numpy float dtype.
+    /// A numpy numeric dtype.
     Dtype(Dtype),
     /// One of the globals this reader knows.
     Global(Global),
@@ -87,7 +88,7 @@ impl Value {
     }
 }
 
-/// A numpy array of floats, row-major.
+/// A numpy array of numbers (floats, or integers held exactly up to 2⁵³), row-major.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Array {
     /// Dimensions.
@@ -607,7 +608,7 @@ fn call(callable: &Value, args: Vec<Value>) -> Result<Value, String> {
                 .and_then(Value::text)
                 .ok_or("calls numpy.dtype without a type string")?;
             let dtype = Dtype::parse(&descr)
-                .ok_or_else(|| format!("makes a numpy dtype '{descr}'; only 32- and 64-bit floats are read"))?;
+                .ok_or_else(|| format!("makes a numpy dtype '{descr}'; only 32- and 64-bit floats and integers are read"))?;
             Ok(Value::Dtype(dtype))
         }
         Global::Encode => match args.as_slice() {
@@ -665,19 +666,19 @@ fn build(object: &mut Value, state: Value) -> Result<(), String> {
             };
             let Value::Bytes(raw) = &fields[3] else {
                 return Err(format!(
-                    "gives array data that is {}; only float arrays are read",
+                    "gives array data that is {}; only numeric arrays are read",
                     fields[3].kind()
                 ));
             };
             let needed = element_count(&shape).and_then(|n| n.checked_mul(dtype.size));
             if needed != Some(raw.len()) {
                 return Err(format!(
-                    "gives {} bytes for an array of shape {shape:?} of {}-byte floats",
+                    "gives {} bytes for an array of shape {shape:?} of {}-byte numbers",
                     raw.len(),
                     dtype.size
                 ));
             }
-            let values = decode_floats(raw, dtype, &shape, fortran);
+            let values = decode_values(raw, dtype, &shape, fortran);
             *array = Array {
                 shape,
                 values: Arc::from(values),
