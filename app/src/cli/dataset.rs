@@ -129,7 +129,7 @@ fn synth(args: &SynthArgs, plugins: &[PathBuf]) -> u8 {
     if let Some(dir) = &args.recordings {
         synth.params.insert("recordings".into(), json!(absolute(dir)));
     }
-    run_on_face(&args.face, synth, &args.node, plugins, "gspeech dataset synth")
+    run_on_face(Some(&args.face), synth, &args.node, plugins, "gspeech dataset synth")
 }
 
 /// A path made absolute against the working folder (graphs resolve relative
@@ -138,10 +138,11 @@ pub(super) fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-/// Runs `node` fed by a `face.model` node loading `face`, like any graph,
-/// after applying `--param NAME=VALUE` overrides to it.
+/// Runs `node` fed by a `face.model` node loading `face` (alone when there
+/// is none), like any graph, after applying `--param NAME=VALUE` overrides
+/// to it.
 pub(super) fn run_on_face(
-    face_path: &Path,
+    face_path: Option<&Path>,
     mut node: NodeEntry,
     args: &NodeArgs,
     plugins: &[PathBuf],
@@ -149,8 +150,6 @@ pub(super) fn run_on_face(
 ) -> u8 {
     let (overrides, events) = (&args.params, args.events.is_some());
     let registry = load_registry(plugins);
-    let mut face = NodeEntry::new("face", "face.model", 1);
-    face.params.insert("path".into(), json!(absolute(face_path)));
     let spec = registry.get(&node.type_id).map(|t| t.spec.clone());
     for text in overrides {
         let parsed = text.split_once('=').and_then(|(name, value)| {
@@ -172,11 +171,16 @@ pub(super) fn run_on_face(
         }
     }
     let mut doc = GraphDoc::new();
-    doc.edges = vec![Edge {
-        from: Endpoint::new("face", "face"),
-        to: Endpoint::new(&node.id, "face"),
-    }];
-    doc.nodes = vec![face, node];
+    if let Some(face_path) = face_path {
+        let mut face = NodeEntry::new("face", "face.model", 1);
+        face.params.insert("path".into(), json!(absolute(face_path)));
+        doc.edges = vec![Edge {
+            from: Endpoint::new("face", "face"),
+            to: Endpoint::new(&node.id, "face"),
+        }];
+        doc.nodes.push(face);
+    }
+    doc.nodes.push(node);
     let plan = match plan(&doc, &registry, Path::new(origin)) {
         Ok(plan) => plan,
         Err(code) => return code,

@@ -7,7 +7,7 @@ use gspeech_nodes::face::asset::read_asset;
 use gspeech_nodes::motion::MotionModel;
 use gspeech_nodes::motion::eval::{Evaluation, Method, Row, table};
 use gspeech_nodes::motion::train::steps_per_frame;
-use gspeech_nodes::motion::data::Dataset;
+use gspeech_nodes::motion::data::Corpus;
 use gspeech_sdk::{CancelToken, NodeError, fs::write_atomic};
 
 use super::commands::install_interrupt_handler;
@@ -25,15 +25,21 @@ pub enum EvalCommand {
         /// The dataset folder.
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
-        /// The face model the dataset was made on.
+        /// The face model a capture-factory dataset was made on (VOCASET and BIWI bring their own).
         #[arg(
             long,
             value_name = "FILE.json",
             default_value = "projects/assets/face/ict-facekit.json"
         )]
         face: PathBuf,
+        /// VOCASET and BIWI: the lip vertices (FLAME_masks.pkl, or a list such as CodeTalker's lve.txt).
+        #[arg(long, value_name = "FILE")]
+        lips: Option<PathBuf>,
+        /// VOCASET and BIWI: the upper-face vertices (FLAME_masks.pkl, or a list such as CodeTalker's fdd.txt).
+        #[arg(long, value_name = "FILE")]
+        upper: Option<PathBuf>,
         /// Splits to score, comma-separated [default: test, test_voice and test_recorded, those the
-        /// dataset has sequences in].
+        /// dataset has sequences in; on VOCASET and BIWI, test and test_a (BIWI-Test-A)].
         #[arg(long)]
         splits: Option<String>,
         /// Also write the rows as JSON to this file.
@@ -42,22 +48,25 @@ pub enum EvalCommand {
     },
 }
 
-/// The splits scored unless others are named: held-out sentences in the
-/// training voices, in the held-out voice, and held-out recorded lines.
-const DEFAULT_SPLITS: [&str; 3] = ["test", "test_voice", "test_recorded"];
-
 /// Runs an `eval` subcommand.
 pub fn main(command: &EvalCommand) -> u8 {
     let EvalCommand::Motion {
         models,
         data,
         face,
+        lips,
+        upper,
         splits,
         json,
     } = command;
     let cancel = CancelToken::new();
     install_interrupt_handler(&cancel);
-    match eval_motion(models, data, face, splits.as_deref(), json.as_deref(), &cancel) {
+    let faces = FaceSources {
+        face,
+        lips: lips.as_deref(),
+        upper: upper.as_deref(),
+    };
+    match eval_motion(models, data, &faces, splits.as_deref(), json.as_deref(), &cancel) {
         Ok(()) => EXIT_OK,
         Err((code, NodeError::Cancelled)) if code == EXIT_NODE_FAILED => EXIT_CANCELLED,
         Err((code, e)) => {
@@ -67,18 +76,30 @@ pub fn main(command: &EvalCommand) -> u8 {
     }
 }
 
+/// Where the face model comes from: the `--face` file for a factory
+/// dataset, the folder's templates and these vertex sets for VOCASET and BIWI.
+struct FaceSources<'a> {
+    face: &'a Path,
+    lips: Option<&'a Path>,
+    upper: Option<&'a Path>,
+}
+
 fn eval_motion(
     paths: &[PathBuf],
     data: &Path,
-    face: &Path,
+    faces: &FaceSources,
     splits: Option<&str>,
     json: Option<&Path>,
     cancel: &CancelToken,
 ) -> Result<(), (u8, NodeError)> {
     let invalid = |e| (EXIT_INVALID, e);
     let failed = |e| (EXIT_NODE_FAILED, e);
-    let rig = read_asset(face).map_err(invalid)?;
-    let dataset = Dataset::open(data).map_err(invalid)?;
+    let corpus = Corpus::open(data).map_err(invalid)?;
+    let given = match corpus {
+        Corpus::Factory(_) => Some(read_asset(faces.face).map_err(invalid)?),
+        Corpus::Faceformer(_) => None,
+    };
+    let rig = corpus.face(given, faces.lips, faces.upper).map_err(invalid)?;
     let models = paths
         .iter()
         .map(|p| MotionModel::load(p))
@@ -86,13 +107,10 @@ fn eval_motion(
         .map_err(invalid)?;
     let splits: Vec<&str> = match splits {
         Some(list) => list.split(',').map(str::trim).filter(|s| !s.is_empty()).collect(),
-        None => DEFAULT_SPLITS
-            .into_iter()
-            .filter(|s| dataset.split(s).is_ok_and(|ids| !ids.is_empty()))
-            .collect(),
+        None => corpus.evaluation_splits(),
     };
     eprintln!("reading {} of {}", splits.join(", "), data.display());
-    let evaluation = Evaluation::new(&dataset, &rig, &splits, steps_per_frame(dataset.fps), cancel).map_err(invalid)?;
+    let evaluation = Evaluation::new(&corpus, &rig, &splits, steps_per_frame(corpus.fps()), cancel).map_err(invalid)?;
     let mut rows: Vec<Row> = evaluation.score("ground truth", &Method::Truth, cancel).map_err(failed)?;
     rows.extend(evaluation.score("template (static)", &Method::Template, cancel).map_err(failed)?);
     for (path, model) in paths.iter().zip(&models) {

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde_json::json;
 
+use gspeech_nodes::motion::data::Corpus;
+
 use super::dataset::{NodeArgs, absolute, run_on_face};
 use crate::graph::NodeEntry;
 
@@ -20,13 +22,19 @@ pub enum TrainCommand {
 /// Options of `gspeech train motion`.
 #[derive(clap::Args, Debug)]
 pub struct MotionArgs {
-    /// The dataset folder (from `gspeech dataset synth`).
+    /// The dataset folder (from `gspeech dataset synth`, or VOCASET or BIWI in FaceFormer's layout).
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
+    /// VOCASET and BIWI: the lip vertices (FLAME_masks.pkl, or a list such as CodeTalker's lve.txt).
+    #[arg(long, value_name = "FILE")]
+    pub lips: Option<PathBuf>,
+    /// VOCASET and BIWI: the upper-face vertices (FLAME_masks.pkl, or a list such as CodeTalker's fdd.txt).
+    #[arg(long, value_name = "FILE")]
+    pub upper: Option<PathBuf>,
     /// The checkpoint to write; its state, metrics and plot go beside it.
     #[arg(long, value_name = "FILE.safetensors")]
     pub out: PathBuf,
-    /// The face model the dataset was made on.
+    /// The face model a capture-factory dataset was made on (VOCASET and BIWI bring their own).
     #[arg(
         long,
         value_name = "FILE.json",
@@ -145,8 +153,14 @@ pub fn main(command: &TrainCommand, plugins: &[PathBuf]) -> u8 {
             ] {
                 node.params.insert(name.into(), value);
             }
+            for (name, path) in [("lips", &args.lips), ("upper", &args.upper)] {
+                if let Some(path) = path {
+                    node.params.insert(name.into(), json!(absolute(path)));
+                }
+            }
             node.params.extend(args.augment.params());
-            run_on_face(&args.face, node, &args.node, plugins, "gspeech train motion")
+            let face = (!Corpus::is_faceformer(&args.data)).then_some(args.face.as_path());
+            run_on_face(face, node, &args.node, plugins, "gspeech train motion")
         }
     }
 }

@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use serde_json::Value as Json;
 
 use crate::audio::decode;
+use crate::dataset::faceformer::{self, FaceformerData, Split};
 use crate::audio::loudness::integrated;
 use super::augment::Draw;
 use crate::face::FaceRig;
@@ -124,8 +125,11 @@ pub struct Clip {
     pub speaker: String,
     /// Raw features resampled to `steps` rows per video frame, `[frames · steps, dims]`.
     pub features: Vec<f32>,
-    /// Expression weights, `[frames, K]`.
-    pub weights: Vec<f32>,
+    /// The true motion, `[frames, W]`: on a blendshape rig the expression
+    /// weights (W = K, see [`Targets`]); on a face model without expressions
+    /// (VOCASET, BIWI) the offsets from the speaker's template on the moved
+    /// vertices, in the model's units (W = moved · 3).
+    pub truth: Vec<f32>,
     /// Video frames.
     pub frames: usize,
     /// When each bilabial phoneme starts and ends, seconds.
@@ -154,12 +158,12 @@ impl Clip {
         let features = recipe
             .frame_features(&samples, rate, frames, steps)
             .map_err(|e| format!("clip `{}` augmented {e}", self.id))?;
-        let k = self.weights.len() / self.frames;
+        let width = self.truth.len() / self.frames;
         Ok(Clip {
             id: self.id.clone(),
             speaker: self.speaker.clone(),
             features,
-            weights: interpolate_linear(&self.weights, k, frames),
+            truth: interpolate_linear(&self.truth, width, frames),
             frames,
             bilabials: self.bilabials.iter().map(|&(a, b)| (a / draw.speed, b / draw.speed)).collect(),
             audio: self.audio.clone(),
@@ -341,12 +345,204 @@ impl Dataset {
             id: id.to_string(),
             speaker: meta["speaker"].as_str().unwrap_or_default().to_string(),
             features,
-            weights,
+            truth: weights,
             frames,
             bilabials,
             audio: if keep_audio { Pcm::new(&samples, audio.sample_rate) } else { Pcm::default() },
         })
     }
+}
+
+/// The sample rate audio is read at, as `audio.load` makes it by default.
+pub const SAMPLE_RATE: u32 = 16_000;
+
+/// Where training and evaluation clips come from: a capture-factory dataset,
+/// or VOCASET or BIWI in FaceFormer's layout.
+pub enum Corpus {
+    /// A folder made by `gspeech dataset synth` (`dataset.json`).
+    Factory(Dataset),
+    /// A folder in FaceFormer's layout (`templates.pkl`, `wav/`, `vertices_npy/`).
+    Faceformer(FaceformerData),
+}
+
+impl Corpus {
+    /// Opens a dataset folder of either kind, told apart by its files.
+    pub fn open(root: &Path) -> Result<Corpus, NodeError> {
+        if Corpus::is_faceformer(root) {
+            let kind = faceformer::Kind::detect(root)?;
+            return Ok(Corpus::Faceformer(FaceformerData::open(root, kind)?));
+        }
+        Dataset::open(root).map(Corpus::Factory)
+    }
+
+    /// Whether `root` is in FaceFormer's layout rather than the factory's.
+    pub fn is_faceformer(root: &Path) -> bool {
+        root.join(faceformer::TEMPLATES).is_file() && !root.join(crate::dataset::writer::INDEX).exists()
+    }
+
+    /// The folder.
+    pub fn root(&self) -> &Path {
+        match self {
+            Corpus::Factory(d) => &d.root,
+            Corpus::Faceformer(d) => &d.root,
+        }
+    }
+
+    /// Frames per second of its motion.
+    pub fn fps(&self) -> f64 {
+        match self {
+            Corpus::Factory(d) => d.fps,
+            Corpus::Faceformer(d) => d.kind.fps(),
+        }
+    }
+
+    /// The highest frequency its features reach, Hz.
+    pub fn nyquist(&self) -> f64 {
+        match self {
+            Corpus::Factory(d) => d.index["settings"]["sample_rate"].as_f64().unwrap_or(SAMPLE_RATE as f64) / 2.0,
+            Corpus::Faceformer(_) => SAMPLE_RATE as f64 / 2.0,
+        }
+    }
+
+    /// The face model its motion lives on. A factory dataset's is `given`
+    /// (the one it was made on, checked by digest); a FaceFormer folder's is
+    /// made from its templates and the `lips` and `upper` vertex-set files.
+    pub fn face(&self, given: Option<FaceRig>, lips: Option<&Path>, upper: Option<&Path>) -> Result<FaceRig, NodeError> {
+        match self {
+            Corpus::Factory(d) => {
+                let face = given.ok_or_else(|| {
+                    NodeError::input("face", "is not connected: a capture-factory dataset needs the face model it was made on")
+                })?;
+                d.check_face(&face)?;
+                Ok(face)
+            }
+            Corpus::Faceformer(d) => {
+                let read = |name: &str, path: Option<&Path>, role| match path {
+                    Some(path) => faceformer::regions::read(path, role, d.vertex_count),
+                    None => Err(NodeError::param(
+                        name,
+                        format!(
+                            "names no file: {} needs its {} vertex set (FLAME_masks.pkl, or a list of indices such as CodeTalker's regions/{})",
+                            d.kind.name(),
+                            if name == "lips" { "lip" } else { "upper-face" },
+                            if name == "lips" { "lve.txt" } else { "fdd.txt" }
+                        ),
+                    )),
+                };
+                let lips = read("lips", lips, faceformer::regions::Role::Lips)?;
+                let upper = read("upper", upper, faceformer::regions::Role::Upper)?;
+                Ok(d.face_model(lips, upper))
+            }
+        }
+    }
+
+    /// Whether split `name` exists and holds sequences.
+    pub fn has_split(&self, name: &str) -> bool {
+        match self {
+            Corpus::Factory(d) => d.split(name).is_ok_and(|ids| !ids.is_empty()),
+            Corpus::Faceformer(d) => Split::parse(name).is_some_and(|s| d.split(s).next().is_some()),
+        }
+    }
+
+    /// The splits scored unless others are named: the factory's held-out
+    /// sentences, voice and recorded lines; FaceFormer's test splits.
+    pub fn evaluation_splits(&self) -> Vec<&'static str> {
+        let candidates: &[&'static str] = match self {
+            Corpus::Factory(_) => &["test", "test_voice", "test_recorded"],
+            Corpus::Faceformer(_) => &["test", "test_a"],
+        };
+        candidates.iter().copied().filter(|s| self.has_split(s)).collect()
+    }
+
+    /// The speaker ids of the training split, in style order.
+    pub fn training_speakers(&self) -> Vec<String> {
+        match self {
+            Corpus::Factory(d) => d.training_speakers(),
+            Corpus::Faceformer(d) => {
+                let mut subjects: Vec<String> = d.split(Split::Train).map(|s| s.subject.clone()).collect();
+                subjects.dedup();
+                subjects
+            }
+        }
+    }
+
+    /// The corpus described for a checkpoint.
+    pub fn description(&self) -> Json {
+        match self {
+            Corpus::Factory(d) => serde_json::json!({
+                "root": d.root.to_string_lossy(), "seed": d.index["seed"],
+                "sequences": d.index["sequences"].as_array().map_or(0, |a| a.len())}),
+            Corpus::Faceformer(d) => serde_json::json!({
+                "root": d.root.to_string_lossy(), "layout": "faceformer", "dataset": d.kind.name(),
+                "sequences": d.sequences.len()}),
+        }
+    }
+
+    /// Reads split `name`'s clips (in parallel), with features `steps` rows
+    /// per frame, keeping their audio only when `keep_audio`.
+    pub fn load(
+        &self,
+        name: &str,
+        recipe: &FeatureRecipe,
+        steps: usize,
+        keep_audio: bool,
+        cancel: &CancelToken,
+    ) -> Result<Vec<Clip>, NodeError> {
+        match self {
+            Corpus::Factory(d) => d.load(&d.split(name)?, recipe, steps, keep_audio, cancel),
+            Corpus::Faceformer(d) => {
+                let split = Split::parse(name).ok_or_else(|| {
+                    let names: Vec<&str> = Split::ALL.iter().map(|s| s.name()).collect();
+                    NodeError::file(&d.root, format!("has no split `{name}`; FaceFormer's are {}", names.join(", ")))
+                })?;
+                let sequences: Vec<&faceformer::Sequence> = d.split(split).collect();
+                sequences
+                    .par_iter()
+                    .map(|sequence| {
+                        if cancel.is_cancelled() {
+                            return Err(NodeError::Cancelled);
+                        }
+                        faceformer_clip(d, sequence, recipe, steps, keep_audio)
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// One FaceFormer sequence as a clip: its audio at [`SAMPLE_RATE`], and the
+/// vertices' offsets from the subject's template as the truth. Audio and
+/// motion are cut to the shorter of the two, as FaceFormer's loader does.
+fn faceformer_clip(
+    data: &FaceformerData,
+    sequence: &faceformer::Sequence,
+    recipe: &FeatureRecipe,
+    steps: usize,
+    keep_audio: bool,
+) -> Result<Clip, NodeError> {
+    let loaded = data.load(sequence)?;
+    let samples = crate::audio::resample(&[loaded.audio], loaded.sample_rate, SAMPLE_RATE)
+        .map_err(|e| NodeError::file(&sequence.wav, e))?
+        .remove(0);
+    let frames = loaded.frames.min(frame_count(samples.len(), SAMPLE_RATE as f64, loaded.fps));
+    let heard = ((frames as f64 / loaded.fps * SAMPLE_RATE as f64).round() as usize).min(samples.len());
+    let features = recipe
+        .frame_features(&samples[..heard], SAMPLE_RATE, frames, steps)
+        .map_err(|e| NodeError::file(&sequence.wav, e))?;
+    let width = loaded.template.len();
+    let truth = loaded.vertices[..frames * width]
+        .chunks_exact(width)
+        .flat_map(|frame| frame.iter().zip(&loaded.template).map(|(v, t)| v - t))
+        .collect();
+    Ok(Clip {
+        id: sequence.id.clone(),
+        speaker: sequence.subject.clone(),
+        features,
+        truth,
+        frames,
+        bilabials: Vec::new(),
+        audio: if keep_audio { Pcm::new(&samples[..heard], SAMPLE_RATE) } else { Pcm::default() },
+    })
 }
 
 /// The map from expression weights to vertex offsets on the moved vertices:

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::checkpoint::{FeatureStats, LoadModel, MotionModel, to_record};
 use super::config::tests::tiny;
 use super::config::{Architecture, Config};
-use super::data::{Dataset, FeatureRecipe};
+use super::data::{Corpus, Dataset, FeatureRecipe};
 use super::eval::{Evaluation, Method};
 use super::generate::Generate;
 use super::init::SeededVars;
@@ -80,7 +80,8 @@ fn a_factory_dataset_trains_evaluates_and_names_its_broken_files() {
 
     // Evaluation of the template and the model on the held-out splits.
     let dataset = Dataset::open(&root).unwrap();
-    let evaluation = Evaluation::new(&dataset, ict(), &["test", "test_voice"], 2, &CancelToken::new()).unwrap();
+    let corpus = Corpus::Factory(dataset.clone());
+    let evaluation = Evaluation::new(&corpus, ict(), &["test", "test_voice"], 2, &CancelToken::new()).unwrap();
     let cancel = CancelToken::new();
     let template = evaluation.score("template", &Method::Template, &cancel).unwrap();
     let scored = evaluation.score("model", &Method::Model(&model), &cancel).unwrap();
@@ -336,4 +337,82 @@ fn the_default_model_rests_in_the_silence_around_a_line() {
         assert!(drift < 1.0, "{name} silence: the lips move {drift:.2} mm in 0.4 s");
     }
     assert!(speaking > 8.0, "the line itself opens the mouth ({speaking:.1} mm)");
+}
+
+/// A research fixture's folder and its vertex-set files.
+fn research_fixture(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let root = crate::testing::repo_path(&format!("tests/fixtures/faceformer/{name}"));
+    let (lips, upper) = match name {
+        "vocaset" => (root.join("FLAME_masks.pkl"), root.join("FLAME_masks.pkl")),
+        _ => (root.join("regions/lve.txt"), root.join("regions/fdd.txt")),
+    };
+    (root, lips, upper)
+}
+
+#[test]
+fn the_vocaset_and_biwi_fixtures_train_one_step_and_evaluate() {
+    for (name, vertices, fps, splits) in [("vocaset", 12, 30.0, vec!["test"]), ("biwi", 12, 25.0, vec!["test", "test_a"])] {
+        let run = TestRun::new();
+        let (root, lips, upper) = research_fixture(name);
+        let out = run.dir().join("model.safetensors");
+        let params = json!({"data": root, "lips": lips, "upper": upper, "out": out, "steps": 1, "batch": 2, "hidden": 8,
+                            "heads": 2, "lip_layers": 1, "decoder_layers": 1, "validate_every": 1, "warmup": 0});
+        // No face model is connected: the folder brings its own.
+        run.run(&Train, inputs(vec![]), params).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let model = MotionModel::load(&out).unwrap();
+        assert_eq!((model.config.face.vertices, model.config.fps), (vertices, fps), "{name}");
+        assert_eq!(model.config.vertex_outputs(), vertices * 3, "{name}: every vertex moves");
+        assert!(!model.config.codes_are_weights && model.config.expression_names[0] == "code0", "{name}");
+
+        let corpus = Corpus::open(&root).unwrap();
+        let face = corpus.face(None, Some(&lips), Some(&upper)).unwrap();
+        assert_eq!((face.lip_vertices.clone(), face.upper_face_vertices.clone()), ((0..4).collect(), (8..12).collect()));
+        assert_eq!(corpus.evaluation_splits(), splits, "{name}");
+        let evaluation = Evaluation::new(&corpus, &face, &splits, 2, &CancelToken::new()).unwrap();
+        let cancel = CancelToken::new();
+        for method in [Method::Truth, Method::Template, Method::Model(&model)] {
+            let rows = evaluation.score(name, &method, &cancel).unwrap();
+            assert_eq!(rows.len(), splits.len());
+            for row in rows {
+                let published = row.published.as_ref().expect("published units on a research dataset");
+                assert_eq!(row.metrics.sequences, 1, "{name} {row:?}");
+                assert!(row.metrics.bilabial_closure.is_none(), "no phonemes to score closure on");
+                if matches!(method, Method::Truth) {
+                    assert_eq!((row.metrics.lve_mm, published.lve), (0.0, 0.0));
+                } else {
+                    assert!(row.metrics.lve_mm > 0.0 && published.lve.is_finite(), "{name} {row:?}");
+                }
+                // VOCASET prints LVE in 10⁻⁵ m² (from mm²: ×10⁻⁶ / 10⁻⁵); BIWI in its own units ×10⁴.
+                let scale = if name == "vocaset" { 0.1 } else { 1e4 };
+                assert!((published.lve - row.metrics.lve_squared_mm2 * scale).abs() <= 1e-9 * published.lve.abs().max(1.0));
+                assert_eq!(published.fdd.is_some(), name == "biwi");
+            }
+        }
+    }
+}
+
+#[test]
+fn research_folders_need_their_vertex_sets_and_name_bad_ones() {
+    let run = TestRun::new();
+    let (root, lips, _) = research_fixture("biwi");
+    let corpus = Corpus::open(&root).unwrap();
+    let missing = corpus.face(None, Some(&lips), None).unwrap_err().to_string();
+    assert!(missing.contains("upper") && missing.contains("fdd.txt"), "{missing}");
+    let beyond = run.dir().join("lve.txt");
+    std::fs::write(&beyond, "1, 2, 40").unwrap();
+    let error = corpus.face(None, Some(&beyond), Some(&lips)).unwrap_err().to_string();
+    assert!(error.contains("lve.txt") && error.contains("vertex 40") && error.contains("12 vertices"), "{error}");
+    std::fs::write(&beyond, "1, 2,\nthree").unwrap();
+    let error = corpus.face(None, Some(&beyond), Some(&lips)).unwrap_err().to_string();
+    assert!(error.contains("line 2") && error.contains("three"), "{error}");
+    // A pickle is read as FLAME's masks, by region name: one without the region is named.
+    let (vocaset, masks, _) = research_fixture("vocaset");
+    let corpus = Corpus::open(&vocaset).unwrap();
+    let not_masks = root.join("templates.pkl");
+    let error = corpus.face(None, Some(&not_masks), Some(&masks)).unwrap_err().to_string();
+    assert!(error.contains("templates.pkl") && error.contains("no region 'lips'") && error.contains("F2"), "{error}");
+    // A factory dataset still needs its face model.
+    let factory = Corpus::Factory(Dataset::open(&tiny_dataset(&run)).unwrap());
+    let error = factory.face(None, None, None).unwrap_err().to_string();
+    assert!(error.contains("face") && error.contains("not connected"), "{error}");
 }

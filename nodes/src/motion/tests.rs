@@ -111,7 +111,7 @@ fn clip(id: &str, speaker: &str, frames: usize, seed: u64) -> Clip {
         id: id.into(),
         speaker: speaker.into(),
         features,
-        weights,
+        truth: weights,
         frames,
         bilabials: vec![],
         audio: Default::default(),
@@ -241,7 +241,7 @@ fn spoken(id: &str, speaker: &str, frames: usize, seed: u64) -> Clip {
         id: id.into(),
         speaker: speaker.into(),
         features: recipe.frame_features(&samples, rate, frames, c.steps_per_frame).unwrap(),
-        weights,
+        truth: weights,
         frames,
         bilabials: vec![(0.1, 0.2)],
         audio: Pcm::new(&samples, rate),
@@ -394,7 +394,7 @@ fn the_gram_form_of_the_vertex_losses_equals_the_direct_sum() {
 
     // The same terms from the offsets themselves (square rig units are cm: ×10 mm).
     let offsets: Vec<f32> = net.forward(&batch.audio, &batch.style, &masks).unwrap().offsets.flatten_all().unwrap().to_vec1().unwrap();
-    let weights: Vec<f32> = batch.weights.flatten_all().unwrap().to_vec1().unwrap();
+    let weights: Vec<f32> = batch.truth.flatten_all().unwrap().to_vec1().unwrap();
     let truth = Targets::new(&face, &moved).offsets(&weights);
     let lengths = [9usize, 6];
     let direct = |coords: &[usize], velocity: bool| -> f64 {

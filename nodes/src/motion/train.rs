@@ -24,7 +24,7 @@ use serde_json::json;
 use super::augment::AudioAugment;
 use super::checkpoint::{FeatureStats, centre, to_record};
 use super::config::{Architecture, Config, FaceSpec, FeatureSpec, Sizes};
-use super::data::{Clip, Dataset, FeatureRecipe, Targets, warp_bands};
+use super::data::{Clip, Corpus, FeatureRecipe, Targets, warp_bands};
 use super::init::SeededVars;
 use super::model::{Masks, MotionTransformer, styles};
 use super::optim::{AdamW, AdamWSettings, learning_rate};
@@ -241,37 +241,35 @@ pub struct TrainData {
 }
 
 impl TrainData {
-    /// Reads the `train` and `val` splits of a factory dataset made on `face`,
-    /// keeping the training clips' audio when they will be `augmented`.
-    pub fn from_dataset(
-        dataset: &Dataset,
+    /// Reads the `train` and `val` splits of `corpus`, whose motion is on
+    /// `face`, keeping the training clips' audio when they will be `augmented`.
+    pub fn from_corpus(
+        corpus: &Corpus,
         face: FaceRig,
         steps: usize,
         augmented: bool,
         cancel: &CancelToken,
     ) -> Result<TrainData, NodeError> {
-        dataset.check_face(&face)?;
         let recipe = FeatureRecipe::default();
-        let train = dataset.load(&dataset.split("train")?, &recipe, steps, augmented, cancel)?;
-        let val = dataset.load(&dataset.split("val")?, &recipe, steps, false, cancel)?;
+        let train = corpus.load("train", &recipe, steps, augmented, cancel)?;
+        let val = corpus.load("val", &recipe, steps, false, cancel)?;
         if train.is_empty() {
-            return Err(NodeError::file(&dataset.root, "has no training sequences"));
+            return Err(NodeError::file(corpus.root(), "has no training sequences"));
         }
         Ok(TrainData {
             train,
             val,
             face,
-            fps: dataset.fps,
-            speakers: dataset.training_speakers(),
+            fps: corpus.fps(),
+            speakers: corpus.training_speakers(),
             features: FeatureSpec {
                 kind: "mel".into(),
                 dims: recipe.mel_bands,
                 rate: 50.0,
                 per_utterance: false,
             },
-            nyquist: dataset.index["settings"]["sample_rate"].as_f64().unwrap_or(16000.0) / 2.0,
-            source: json!({"root": dataset.root.to_string_lossy(), "seed": dataset.index["seed"],
-                           "sequences": dataset.index["sequences"].as_array().map_or(0, |a| a.len())}),
+            nyquist: corpus.nyquist(),
+            source: corpus.description(),
         })
     }
 }
@@ -287,9 +285,14 @@ pub fn millimetres_per_unit(units: &str) -> f64 {
 
 /// The vertices a model moves on `face`: every vertex some expression
 /// moves (on ICT-FaceKit the face, the mouth's interior, teeth and eyes;
-/// not the back of the head and neck, which follow the head pose).
+/// not the back of the head and neck, which follow the head pose), or every
+/// vertex of a face model without expressions.
 pub fn moved_vertices(face: &FaceRig) -> Vec<u32> {
     let v = face.vertex_count();
+    if face.expression_names.is_empty() {
+        // A mesh without expression shapes (VOCASET, BIWI): all of it.
+        return (0..v as u32).collect();
+    }
     let mut moved = vec![false; v];
     for shape in face.expressions.chunks_exact(v * 3) {
         for (i, delta) in shape.chunks_exact(3).enumerate() {
@@ -299,9 +302,14 @@ pub fn moved_vertices(face: &FaceRig) -> Vec<u32> {
     (0..v as u32).filter(|&i| moved[i as usize]).collect()
 }
 
+/// Expression codes of a model trained on a face model without expression
+/// shapes: free, learnt only through the motion they help predict.
+pub const FREE_CODES: usize = 32;
+
 /// The model configuration for `settings` on `data`.
 pub fn model_config(settings: &TrainSettings, data: &TrainData, command: &str) -> Config {
     let moved = moved_vertices(&data.face);
+    let rig = !data.face.expression_names.is_empty();
     Config {
         architecture: settings.architecture,
         features: FeatureSpec {
@@ -311,8 +319,12 @@ pub fn model_config(settings: &TrainSettings, data: &TrainData, command: &str) -
         fps: data.fps,
         steps_per_frame: steps_per_frame(data.fps),
         sizes: settings.sizes,
-        expression_names: data.face.expression_names.clone(),
-        codes_are_weights: true,
+        expression_names: if rig {
+            data.face.expression_names.clone()
+        } else {
+            (0..FREE_CODES).map(|i| format!("code{i}")).collect()
+        },
+        codes_are_weights: rig,
         personalised: settings.personalised,
         face: FaceSpec {
             name: data.face.name.clone(),
@@ -335,8 +347,8 @@ pub fn steps_per_frame(fps: f64) -> usize {
 pub struct Batch {
     /// Normalised features `[B, T, steps·dims]`.
     pub audio: Tensor,
-    /// Weights `[B, T, K]`.
-    pub weights: Tensor,
+    /// The true motion `[B, T, W]` (see [`Clip::truth`]).
+    pub truth: Tensor,
     /// 1 on real frames, 0 on padding, `[B, T, 1]`.
     pub mask: Tensor,
     /// 1 on the frames of bilabials, `[B, T, 1]`.
@@ -356,14 +368,14 @@ pub fn assemble(
 ) -> candle_core::Result<Batch> {
     let frames = windows.iter().map(|w| w.2).max().unwrap_or(1);
     let width = config.features.dims * config.steps_per_frame;
-    let k = config.expression_names.len();
+    let k = windows.first().map_or(0, |w| w.0.truth.len() / w.0.frames.max(1));
     let b = windows.len();
-    let (mut audio, mut weights, mut mask) = (vec![0f32; b * frames * width], vec![0f32; b * frames * k], vec![0f32; b * frames]);
+    let (mut audio, mut truth, mut mask) = (vec![0f32; b * frames * width], vec![0f32; b * frames * k], vec![0f32; b * frames]);
     let mut bilabial = vec![0f32; b * frames];
     let mut style = Vec::with_capacity(b);
     for (i, &(clip, start, len)) in windows.iter().enumerate() {
         audio[i * frames * width..][..len * width].copy_from_slice(&clip.features[start * width..(start + len) * width]);
-        weights[i * frames * k..][..len * k].copy_from_slice(&clip.weights[start * k..(start + len) * k]);
+        truth[i * frames * k..][..len * k].copy_from_slice(&clip.truth[start * k..(start + len) * k]);
         mask[i * frames..][..len].fill(1.0);
         for (first, last) in clip.bilabial_frames(config.fps) {
             for f in first.max(start)..=last.min(start + len - 1) {
@@ -374,7 +386,7 @@ pub fn assemble(
     }
     Ok(Batch {
         audio: Tensor::from_vec(audio, (b, frames, width), device)?,
-        weights: Tensor::from_vec(weights, (b, frames, k), device)?,
+        truth: Tensor::from_vec(truth, (b, frames, k), device)?,
         mask: Tensor::from_vec(mask, (b, frames, 1), device)?,
         bilabial: Tensor::from_vec(bilabial, (b, frames, 1), device)?,
         style: styles(&style, config.speakers.len(), device)?,
@@ -421,25 +433,60 @@ struct Gap {
 /// from small Gram matrices instead of the `[B, T, 28k]` offsets: the same
 /// value and gradients, at a fraction of the cost (ours; checked against the
 /// direct sum in the tests). The quadratic forms are summed in f64, as the
-/// three terms nearly cancel once the model fits.
+/// three terms nearly cancel once the model fits. On a face model without
+/// expressions (VOCASET's and BIWI's meshes) the truth is the offsets
+/// themselves, and the losses are computed on them directly.
 pub struct Objective {
-    all: VertexSet,
-    lip: Option<VertexSet>,
-    upper: Option<VertexSet>,
-    gap: Option<Gap>,
+    form: Form,
     /// Millimetres per model unit.
     mm: f64,
     weights: LossWeights,
+}
+
+/// The two kinds of truth an [`Objective`] compares against.
+enum Form {
+    /// Expression weights on a blendshape rig, through the Gram matrices.
+    Rig {
+        all: VertexSet,
+        lip: Option<VertexSet>,
+        upper: Option<VertexSet>,
+        gap: Option<Gap>,
+    },
+    /// Offsets on the moved vertices; the lip and upper-face coordinates
+    /// within a row of them.
+    Offsets { lip: Option<Tensor>, upper: Option<Tensor> },
 }
 
 impl Objective {
     /// The objective on `face` for a model moving `moved`.
     pub fn new(face: &FaceRig, moved: &[u32], weights: LossWeights, device: &Device) -> candle_core::Result<Objective> {
         let mm = millimetres_per_unit(&face.units);
+        let position: HashMap<u32, usize> = moved.iter().enumerate().map(|(i, &v)| (v, i)).collect();
+        let coordinates_of = |vertices: &[u32]| -> Vec<usize> {
+            vertices
+                .iter()
+                .filter_map(|v| position.get(v))
+                .flat_map(|&i| [3 * i, 3 * i + 1, 3 * i + 2])
+                .collect()
+        };
+        if face.expression_names.is_empty() {
+            let index = |vertices: &[u32]| -> candle_core::Result<Option<Tensor>> {
+                let coordinates: Vec<u32> = coordinates_of(vertices).into_iter().map(|c| c as u32).collect();
+                let n = coordinates.len();
+                (n > 0).then(|| Tensor::from_vec(coordinates, n, device)).transpose()
+            };
+            return Ok(Objective {
+                form: Form::Offsets {
+                    lip: index(&face.lip_vertices)?,
+                    upper: index(&face.upper_face_vertices)?,
+                },
+                mm,
+                weights,
+            });
+        }
         let targets = Targets::new(face, moved);
         let k = targets.expressions;
         let width = moved.len() * 3;
-        let position: HashMap<u32, usize> = moved.iter().enumerate().map(|(i, &v)| (v, i)).collect();
         let set = |coordinates: Vec<usize>| -> candle_core::Result<Option<VertexSet>> {
             if coordinates.is_empty() {
                 return Ok(None);
@@ -458,29 +505,24 @@ impl Objective {
                 count: n,
             }))
         };
-        let coordinates_of = |vertices: &[u32]| -> Vec<usize> {
-            vertices
-                .iter()
-                .filter_map(|v| position.get(v))
-                .flat_map(|&i| [3 * i, 3 * i + 1, 3 * i + 2])
-                .collect()
-        };
         Ok(Objective {
-            all: set((0..width).collect())?.ok_or_else(|| candle_core::Error::msg("no moved vertices"))?,
-            lip: set(coordinates_of(&face.lip_vertices))?,
-            upper: set(coordinates_of(&face.upper_face_vertices))?,
-            gap: match face.landmarks.get(62..=66).map(|l| (position.get(&l[0]), position.get(&l[4]))) {
-                Some((Some(&upper), Some(&lower))) => {
-                    let (upper, lower) = (3 * upper + 1, 3 * lower + 1);
-                    let shapes: Vec<f32> = (0..k)
-                        .map(|e| (targets.shapes[e * width + upper] - targets.shapes[e * width + lower]) * mm as f32)
-                        .collect();
-                    Some(Gap {
-                        coordinates: Tensor::new(&[upper as u32, lower as u32], device)?,
-                        shapes: Tensor::from_vec(shapes, (k, 1), device)?,
-                    })
-                }
-                _ => None,
+            form: Form::Rig {
+                all: set((0..width).collect())?.ok_or_else(|| candle_core::Error::msg("no moved vertices"))?,
+                lip: set(coordinates_of(&face.lip_vertices))?,
+                upper: set(coordinates_of(&face.upper_face_vertices))?,
+                gap: match face.landmarks.get(62..=66).map(|l| (position.get(&l[0]), position.get(&l[4]))) {
+                    Some((Some(&upper), Some(&lower))) => {
+                        let (upper, lower) = (3 * upper + 1, 3 * lower + 1);
+                        let shapes: Vec<f32> = (0..k)
+                            .map(|e| (targets.shapes[e * width + upper] - targets.shapes[e * width + lower]) * mm as f32)
+                            .collect();
+                        Some(Gap {
+                            coordinates: Tensor::new(&[upper as u32, lower as u32], device)?,
+                            shapes: Tensor::from_vec(shapes, (k, 1), device)?,
+                        })
+                    }
+                    _ => None,
+                },
             },
             mm,
             weights,
@@ -516,13 +558,12 @@ impl Objective {
     ) -> candle_core::Result<Losses> {
         let w = &self.weights;
         let (b, t, _) = hidden.dims3()?;
-        let k = batch.weights.dim(2)?;
         let bias = mapper.bias().ok_or_else(|| candle_core::Error::msg("the vertex mapper has no bias"))?;
         let mapper = (Tensor::cat(&[mapper.weight(), &bias.unsqueeze(1)?], 1)? * self.mm)?;
         let ones = Tensor::ones((b, t, 1), hidden.dtype(), hidden.device())?;
         let h = Tensor::cat(&[hidden, &ones], 2)?;
         let flat = |x: &Tensor, n: usize| x.reshape((b * n, ()));
-        let (h_all, w_all, m_all) = (flat(&h, t)?, flat(&batch.weights, t)?, flat(&batch.mask, t)?);
+        let (h_all, w_all, m_all) = (flat(&h, t)?, flat(&batch.truth, t)?, flat(&batch.mask, t)?);
         let frames = batch.mask.sum_all()?;
         let mut terms = Vec::new();
         let mut total = Tensor::zeros((), DType::F32, hidden.device())?;
@@ -533,35 +574,63 @@ impl Objective {
             }
             Ok(())
         };
-        let mse = |set: &VertexSet, grams: &(Tensor, Tensor), h: &Tensor, w: &Tensor, m: &Tensor, count: &Tensor| {
-            Self::squared_error(set, grams, h, w, m)?.div(&(count * set.count as f64)?)
-        };
-        let all = Self::grams(&self.all, &mapper)?;
-        add("vertex", w.vertex, mse(&self.all, &all, &h_all, &w_all, &m_all, &frames)?)?;
-        for (name, weight, set) in [("lip", w.lip, &self.lip), ("upper", w.upper, &self.upper)] {
-            if let Some(set) = set {
-                add(name, weight, mse(set, &Self::grams(set, &mapper)?, &h_all, &w_all, &m_all, &frames)?)?;
+        // Consecutive frames both real, and the change from one to the next.
+        let pairs = (t > 1)
+            .then(|| -> candle_core::Result<(Tensor, Tensor)> {
+                let pairs = (batch.mask.i((.., 1..))? * batch.mask.i((.., ..t - 1))?)?;
+                let count = pairs.sum_all()?.maximum(1.0)?;
+                Ok((flat(&pairs, t - 1)?, count))
+            })
+            .transpose()?;
+        let step = |x: &Tensor| -> candle_core::Result<Tensor> { flat(&(x.i((.., 1..))? - x.i((.., ..t - 1))?)?, t - 1) };
+        match &self.form {
+            Form::Rig { all, lip, upper, gap } => {
+                let mse = |set: &VertexSet, grams: &(Tensor, Tensor), h: &Tensor, w: &Tensor, m: &Tensor, count: &Tensor| {
+                    Self::squared_error(set, grams, h, w, m)?.div(&(count * set.count as f64)?)
+                };
+                let grams = Self::grams(all, &mapper)?;
+                add("vertex", w.vertex, mse(all, &grams, &h_all, &w_all, &m_all, &frames)?)?;
+                for (name, weight, set) in [("lip", w.lip, lip), ("upper", w.upper, upper)] {
+                    if let Some(set) = set {
+                        add(name, weight, mse(set, &Self::grams(set, &mapper)?, &h_all, &w_all, &m_all, &frames)?)?;
+                    }
+                }
+                if let Some((pairs, count)) = &pairs {
+                    add("velocity", w.velocity, mse(all, &grams, &step(&h)?, &step(&batch.truth)?, pairs, count)?)?;
+                }
+                if let Some(gap) = gap {
+                    let rows = mapper.index_select(&gap.coordinates, 0)?;
+                    let between = (rows.i(0)? - rows.i(1)?)?.unsqueeze(1)?;
+                    let error = (h_all.matmul(&between)? - w_all.matmul(&gap.shapes)?)?.sqr()?;
+                    add("gap", w.gap, (&error * &m_all)?.sum_all()?.div(&frames)?)?;
+                    let bilabial = (flat(&batch.bilabial, t)? * &m_all)?;
+                    let count = bilabial.sum_all()?.maximum(1.0)?;
+                    add("closure", w.closure, (&error * &bilabial)?.sum_all()?.div(&count)?)?;
+                }
+                if let Some(codes) = codes {
+                    let k = batch.truth.dim(2)?;
+                    let squared = (codes - &batch.truth)?.sqr()?.broadcast_mul(&batch.mask)?.sum_all()?;
+                    add("expression", w.expression, squared.div(&(&frames * k as f64)?)?)?;
+                }
             }
-        }
-        if t > 1 {
-            let step = |x: &Tensor| -> candle_core::Result<Tensor> { x.i((.., 1..))? - x.i((.., ..t - 1))? };
-            let pairs = (batch.mask.i((.., 1..))? * batch.mask.i((.., ..t - 1))?)?;
-            let count = pairs.sum_all()?.maximum(1.0)?;
-            let (dh, dw) = (flat(&step(&h)?, t - 1)?, flat(&step(&batch.weights)?, t - 1)?);
-            add("velocity", w.velocity, mse(&self.all, &all, &dh, &dw, &flat(&pairs, t - 1)?, &count)?)?;
-        }
-        if let Some(gap) = &self.gap {
-            let rows = mapper.index_select(&gap.coordinates, 0)?;
-            let between = (rows.i(0)? - rows.i(1)?)?.unsqueeze(1)?;
-            let error = (h_all.matmul(&between)? - w_all.matmul(&gap.shapes)?)?.sqr()?;
-            add("gap", w.gap, (&error * &m_all)?.sum_all()?.div(&frames)?)?;
-            let bilabial = (flat(&batch.bilabial, t)? * &m_all)?;
-            let count = bilabial.sum_all()?.maximum(1.0)?;
-            add("closure", w.closure, (&error * &bilabial)?.sum_all()?.div(&count)?)?;
-        }
-        if let Some(codes) = codes {
-            let squared = (codes - &batch.weights)?.sqr()?.broadcast_mul(&batch.mask)?.sum_all()?;
-            add("expression", w.expression, squared.div(&(&frames * k as f64)?)?)?;
+            Form::Offsets { lip, upper } => {
+                let predicted = h.broadcast_matmul(&mapper.t()?)?;
+                let error = (&predicted - (&batch.truth * self.mm)?)?.sqr()?;
+                let n = error.dim(2)?;
+                let masked = flat(&error, t)?.broadcast_mul(&m_all)?;
+                add("vertex", w.vertex, masked.sum_all()?.div(&(&frames * n as f64)?)?)?;
+                for (name, weight, set) in [("lip", w.lip, lip), ("upper", w.upper, upper)] {
+                    if let Some(set) = set {
+                        let count = &frames * set.dim(0)? as f64;
+                        add(name, weight, masked.index_select(set, 1)?.sum_all()?.div(&count?)?)?;
+                    }
+                }
+                if let Some((pairs, count)) = &pairs {
+                    let velocity = (step(&predicted)? - step(&(&batch.truth * self.mm)?)?)?.sqr()?;
+                    let squared = velocity.broadcast_mul(pairs)?.sum_all()?;
+                    add("velocity", w.velocity, squared.div(&(count * n as f64)?)?)?;
+                }
+            }
         }
         drop(add);
         Ok(Losses { total, terms })
@@ -979,7 +1048,8 @@ impl gspeech_sdk::Node for Train {
         let spec = gspeech_sdk::NodeSpec::new("motion.train", 1, "Train Motion Model")
             .doc(
                 "Trains the speech-to-motion model on a dataset folder made by the capture factory (its train split; \
-                 validation on its val split), for the connected face model. AdamW with warm-up and cosine decay, \
+                 validation on its val split), for the connected face model, or on VOCASET or BIWI in FaceFormer's \
+                 layout (FaceFormer's splits; the face is the folder's templates with the `lips` and `upper` sets). AdamW with warm-up and cosine decay, \
                  gradient clipping; vertex, lip, velocity, expression-code and upper-face losses. Training takes can \
                  be augmented (speed, pitch, room, noise, EQ, overdrive, telephone band; all off by default), each \
                  take's draws seeded by `seed` and the step. Writes the \
@@ -987,9 +1057,40 @@ impl gspeech_sdk::Node for Train {
                  and a PNG of the curves; a run started again with the same settings resumes where it stopped and \
                  ends exactly where an uninterrupted run would.",
             )
-            .input(PortSpec::new("face", PortType::FaceModel, "The face model the dataset was made on."))
+            .input(PortSpec::optional(
+                "face",
+                PortType::FaceModel,
+                "The face model a capture-factory dataset was made on (a VOCASET or BIWI folder brings its own).",
+            ))
             .output(PortSpec::new("model", PortType::MotionModel, "The trained model."))
-            .param(ParamSpec::path("data", PathRole::InputDir, Vec::new(), "", "The dataset folder."))
+            .param(ParamSpec::path(
+                "data",
+                PathRole::InputDir,
+                Vec::new(),
+                "",
+                "The dataset folder: made by the capture factory, or VOCASET or BIWI in FaceFormer's layout.",
+            ))
+            .param(
+                ParamSpec::path(
+                    "lips",
+                    PathRole::InputFile,
+                    Vec::new(),
+                    "",
+                    "VOCASET and BIWI: the lip vertices (FLAME_masks.pkl's `lips`, or a list such as CodeTalker's lve.txt).",
+                )
+                .optional(),
+            )
+            .param(
+                ParamSpec::path(
+                    "upper",
+                    PathRole::InputFile,
+                    Vec::new(),
+                    "",
+                    "VOCASET and BIWI: the upper-face vertices (FLAME_masks.pkl's `forehead` and `eye_region`, or a \
+                     list such as CodeTalker's fdd.txt).",
+                )
+                .optional(),
+            )
             .param(ParamSpec::path(
                 "out",
                 PathRole::OutputFile,
@@ -1064,7 +1165,12 @@ impl gspeech_sdk::Node for Train {
         inputs: &gspeech_sdk::Inputs,
         params: &gspeech_sdk::Params,
     ) -> Result<gspeech_sdk::Outputs, NodeError> {
-        let face = FaceRig::from_record(inputs.record("face", PortType::FaceModel)?).map_err(|e| NodeError::input("face", e))?;
+        let face = match inputs.get("face") {
+            Some(_) => Some(
+                FaceRig::from_record(inputs.record("face", PortType::FaceModel)?).map_err(|e| NodeError::input("face", e))?,
+            ),
+            None => None,
+        };
         let int = |name: &str| -> Result<usize, NodeError> { Ok(params.int(name)? as usize) };
         let architecture = params.text("architecture")?;
         let settings = TrainSettings {
@@ -1103,10 +1209,11 @@ impl gspeech_sdk::Node for Train {
         if out.as_os_str().is_empty() {
             return Err(NodeError::param("out", "names no file"));
         }
-        let dataset = Dataset::open(params.path("data")?)?;
+        let corpus = Corpus::open(params.path("data")?)?;
+        let face = corpus.face(face, params.optional_path("lips")?, params.optional_path("upper")?)?;
         ctx.progress(0.0, "reading the dataset");
-        let steps = steps_per_frame(dataset.fps);
-        let data = TrainData::from_dataset(&dataset, face, steps, settings.augment.is_active(), ctx.cancel_token())?;
+        let steps = steps_per_frame(corpus.fps());
+        let data = TrainData::from_corpus(&corpus, face, steps, settings.augment.is_active(), ctx.cancel_token())?;
         ctx.info(&format!(
             "{} training and {} validation clips, {} speakers",
             data.train.len(),
