@@ -460,6 +460,7 @@ impl Corpus {
             Corpus::Factory(d) => d.training_speakers(),
             Corpus::Faceformer(d) => {
                 let mut subjects: Vec<String> = d.split(Split::Train).map(|s| s.subject.clone()).collect();
+                subjects.sort_unstable();
                 subjects.dedup();
                 subjects
             }
