@@ -429,6 +429,7 @@ fn the_gram_form_of_the_vertex_losses_equals_the_direct_sum() {
         ("lip", direct(&coords(&[1, 2]), false)),
         ("upper", direct(&coords(&[2, 3]), false)),
         ("velocity", direct(&coords(&[0, 1, 2, 3]), true)),
+        ("lip_velocity", direct(&coords(&[1, 2]), true)),
     ];
     for (name, value) in expected {
         let got = losses.terms.iter().find(|t| t.0 == name).unwrap().1;

@@ -42,6 +42,9 @@ pub struct LossWeights {
     pub lip: f64,
     /// Mean squared error of frame-to-frame velocities.
     pub velocity: f64,
+    /// The same over the lip vertices alone, where flicker shows most.
+    #[serde(default)]
+    pub lip_velocity: f64,
     /// Mean squared error of the expression codes against the rig's weights.
     pub expression: f64,
     /// Mean squared error over the upper-face vertices.
@@ -60,6 +63,7 @@ impl Default for LossWeights {
             vertex: 1.0,
             lip: 2.0,
             velocity: 2.0,
+            lip_velocity: 0.0,
             expression: 10.0,
             upper: 1.0,
             gap: 0.2,
@@ -590,13 +594,19 @@ impl Objective {
                 };
                 let grams = Self::grams(all, &mapper)?;
                 add("vertex", w.vertex, mse(all, &grams, &h_all, &w_all, &m_all, &frames)?)?;
-                for (name, weight, set) in [("lip", w.lip, lip), ("upper", w.upper, upper)] {
-                    if let Some(set) = set {
-                        add(name, weight, mse(set, &Self::grams(set, &mapper)?, &h_all, &w_all, &m_all, &frames)?)?;
-                    }
+                let lip_grams = lip.as_ref().map(|set| Self::grams(set, &mapper)).transpose()?;
+                if let (Some(set), Some(grams)) = (lip, &lip_grams) {
+                    add("lip", w.lip, mse(set, grams, &h_all, &w_all, &m_all, &frames)?)?;
+                }
+                if let Some(set) = upper {
+                    add("upper", w.upper, mse(set, &Self::grams(set, &mapper)?, &h_all, &w_all, &m_all, &frames)?)?;
                 }
                 if let Some((pairs, count)) = &pairs {
-                    add("velocity", w.velocity, mse(all, &grams, &step(&h)?, &step(&batch.truth)?, pairs, count)?)?;
+                    let (dh, dw) = (step(&h)?, step(&batch.truth)?);
+                    add("velocity", w.velocity, mse(all, &grams, &dh, &dw, pairs, count)?)?;
+                    if let (Some(set), Some(grams)) = (lip, &lip_grams) {
+                        add("lip_velocity", w.lip_velocity, mse(set, grams, &dh, &dw, pairs, count)?)?;
+                    }
                 }
                 if let Some(gap) = gap {
                     let rows = mapper.index_select(&gap.coordinates, 0)?;
@@ -626,9 +636,12 @@ impl Objective {
                     }
                 }
                 if let Some((pairs, count)) = &pairs {
-                    let velocity = (step(&predicted)? - step(&(&batch.truth * self.mm)?)?)?.sqr()?;
-                    let squared = velocity.broadcast_mul(pairs)?.sum_all()?;
-                    add("velocity", w.velocity, squared.div(&(count * n as f64)?)?)?;
+                    let velocity = (step(&predicted)? - step(&(&batch.truth * self.mm)?)?)?.sqr()?.broadcast_mul(pairs)?;
+                    add("velocity", w.velocity, velocity.sum_all()?.div(&(count * n as f64)?)?)?;
+                    if let Some(set) = lip {
+                        let squared = velocity.index_select(set, 1)?.sum_all()?;
+                        add("lip_velocity", w.lip_velocity, squared.div(&(count * set.dim(0)? as f64)?)?)?;
+                    }
                 }
             }
         }
@@ -1137,6 +1150,13 @@ impl gspeech_sdk::Node for Train {
             .into_iter()
             .fold(spec, gspeech_sdk::NodeSpec::param)
             .param(ParamSpec::float(
+                "lip_velocity_loss",
+                d.losses.lip_velocity,
+                (Some(0.0), None),
+                "Weight of the frame-to-frame velocity loss on the lip vertices alone (the all-vertex one averages \
+                 over the whole head, where the mouth is a small part; this one damps the mouth's flicker).",
+            ))
+            .param(ParamSpec::float(
                 "gap_loss",
                 d.losses.gap,
                 (Some(0.0), None),
@@ -1193,6 +1213,7 @@ impl gspeech_sdk::Node for Train {
             warp: params.float("warp")?,
             augment: AudioAugment::from_params(params)?,
             losses: LossWeights {
+                lip_velocity: params.float("lip_velocity_loss")?,
                 gap: params.float("gap_loss")?,
                 closure: params.float("closure_loss")?,
                 ..LossWeights::default()
