@@ -10,6 +10,7 @@ use gspeech_sdk::Node;
 pub mod audio;
 pub mod avatar;
 pub mod camera;
+pub mod capture;
 pub mod dataset;
 pub mod debug;
 pub mod export;
@@ -57,6 +58,7 @@ pub fn builtin() -> Vec<Arc<dyn Node>> {
     nodes.extend(features::nodes());
     nodes.extend(face::nodes());
     nodes.extend(dataset::nodes());
+    nodes.extend(capture::nodes());
     nodes.extend(motion::nodes());
     nodes.extend(splats::nodes());
     nodes.extend(camera::nodes());

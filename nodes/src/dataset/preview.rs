@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use gspeech_sdk::{CancelToken, NodeError, Record, Reporter, store};
 
 use crate::audio::{AudioView, audio_value, decode, memory_budget};
+use crate::capture::format::encode_png;
 use crate::export::aac;
 use crate::export::h264::{self, Rate, Yuv420};
 use crate::export::sequence::Staging;
@@ -208,8 +209,7 @@ impl Pictures for FlatShaded<'_> {
             size,
         );
         let path = self.staging.path_for(&self.frames_dir.join(format!("{index:06}.png")));
-        png(&image, size)
-            .map_err(|e| e.to_string())
+        encode_png(&image, size as u32, size as u32)
             .and_then(|bytes| std::fs::write(&path, bytes).map_err(|e| e.to_string()))
             .map_err(|e| NodeError::file(&path, e))?;
         picture.fill(size, size, |y, row| {
@@ -267,18 +267,6 @@ fn color(face: &FaceRig, t: u32, corners: &[u32], show_sets: bool) -> [f32; 3] {
         r if r.starts_with("eyeball") => [0.92, 0.92, 0.95],
         _ => [0.7, 0.7, 0.7],
     }
-}
-
-/// An RGB8 image as PNG bytes.
-fn png(rgb: &[u8], size: usize) -> Result<Vec<u8>, png::EncodingError> {
-    let mut bytes = Vec::new();
-    let mut encoder = png::Encoder::new(&mut bytes, size as u32, size as u32);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header()?;
-    writer.write_image_data(rgb)?;
-    writer.finish()?;
-    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -1,0 +1,28 @@
+//! Multi-view captures: calibrated cameras, per-frame images and tracked
+//! meshes on a face model, the data avatar fitting learns from. The synthetic
+//! studio rig writes them, importers convert other layouts to them, and
+//! `capture.load` reads them.
+//!
+//! - [`format`]: the folder's files, their types, readers and writers;
+//! - [`check`]: every problem a capture can have, each naming its file and entry;
+//! - `capture.load`: the node that opens and checks a capture.
+
+pub mod check;
+pub mod format;
+mod load;
+
+use std::sync::Arc;
+
+use gspeech_sdk::Node;
+
+pub use check::Problem;
+pub use format::{Capture, CaptureCamera, CaptureFrame, CaptureIndex, FaceModelRef, MeshFile};
+pub use load::LoadCapture;
+
+/// The capture nodes.
+pub fn nodes() -> Vec<Arc<dyn Node>> {
+    vec![Arc::new(LoadCapture)]
+}
+
+#[cfg(test)]
+mod tests;
