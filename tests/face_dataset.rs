@@ -1,4 +1,4 @@
-//! `gspeech face` and `gspeech dataset` through the built binary.
+//! `gspeech face`, `gspeech dataset` and `gspeech capture` through the built binary.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -190,4 +190,96 @@ fn the_example_dataset_graph_is_valid() {
     let graph = common::repo_path("projects/dataset/synth.gsgraph");
     let out = gspeech(&["validate", path(&graph)]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
+
+#[test]
+fn capture_info_describes_a_capture_and_lists_every_problem() {
+    use gspeech_nodes::capture::format::{
+        CaptureCamera, CaptureFrame, CaptureIndex, FORMAT, FaceModelRef, VERSION, image_path, write_image, write_index,
+        write_meshes,
+    };
+    use gspeech_sdk::CancelToken;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("take");
+    let cancel = CancelToken::new();
+    let camera = |name: &str, x: f64, held_out| CaptureCamera {
+        name: name.into(),
+        width: 8,
+        height: 6,
+        fx: 40.0,
+        fy: 40.0,
+        cx: 4.0,
+        cy: 3.0,
+        world_to_camera: [[1., 0., 0., -x], [0., 1., 0., 0.], [0., 0., 1., 50.], [0., 0., 0., 1.]],
+        held_out,
+    };
+    let frame = |index: usize, split: &str| CaptureFrame {
+        index,
+        time: index as f64 / 25.0,
+        split: split.into(),
+        weights: None,
+    };
+    let index = CaptureIndex {
+        format: FORMAT.into(),
+        version: VERSION,
+        fps: Some(25.0),
+        audio: None,
+        face_model: FaceModelRef {
+            name: "quad".into(),
+            path: None,
+            vertices: 4,
+            digest: "0123456789abcdef".repeat(4),
+            units: "cm".into(),
+        },
+        cameras: vec![camera("cam_a", -10.0, false), camera("cam_b", 10.0, true)],
+        weight_names: Vec::new(),
+        frames: vec![frame(0, "train"), frame(1, "train"), frame(2, "test")],
+    };
+    write_index(&root, &index, &cancel).unwrap();
+    write_meshes(&root, 3, 4, &[0.5; 36], &cancel).unwrap();
+    for camera in &index.cameras {
+        for frame in 0..3 {
+            write_image(&root, camera, frame, &[128; 8 * 6 * 3], &cancel).unwrap();
+        }
+    }
+    let out = gspeech(&["capture", "info", path(&root)]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    for line in [
+        "2 cameras, 3 frames at 25 fps",
+        "cam_a                8×6     focal 40.0, 40.0 px  at (-10.000, 0.000, -50.000)",
+        "cam_b                8×6     focal 40.0, 40.0 px  at (10.000, 0.000, -50.000)  held out",
+        "frames: 2 train, 0 val, 1 test",
+        "face model: \"quad\", 4 vertices, units cm, digest 0123456789ab…",
+        "meshes: 3 of 4 vertices",
+        "audio: none",
+        "no problems",
+    ] {
+        assert!(stdout.contains(line), "`{line}` not in\n{stdout}");
+    }
+
+    std::fs::remove_file(image_path(&root, "cam_b", 2)).unwrap();
+    write_meshes(&root, 2, 4, &[0.5; 24], &cancel).unwrap();
+    let out = gspeech(&["capture", "info", path(&root)]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("2 problem(s):"), "{stdout}");
+    assert!(
+        stdout.contains("meshes.safetensors: frame 2: has no mesh: the file holds 2 meshes"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("00002.png: camera \"cam_b\", frame 2: is missing"),
+        "{stdout}"
+    );
+    assert!(text(&out.stderr).contains("is not a valid capture (2 problem(s))"));
+
+    let out = gspeech(&["capture", "info", path(dir.path())]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is this a capture folder?"),
+        "{}",
+        text(&out.stderr)
+    );
 }

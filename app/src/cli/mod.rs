@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 a node failed; 2 invalid graph, file or usage;
 //! 130 cancelled (Ctrl-C).
 
+mod capture;
 pub mod commands;
 mod dataset;
 mod eval;
@@ -75,6 +76,9 @@ enum Command {
     /// Make synthetic speech-motion datasets and look at their sequences.
     #[command(subcommand)]
     Dataset(dataset::DatasetCommand),
+    /// Describe and check multi-view captures.
+    #[command(subcommand)]
+    Capture(capture::CaptureCommand),
     /// Train models: the speech-to-motion model.
     #[command(subcommand)]
     Train(train::TrainCommand),
@@ -154,6 +158,7 @@ pub fn main() -> ExitCode {
         Some(Command::Plugins { json }) => commands::plugins(json, plugins),
         Some(Command::Face(command)) => face::main(&command),
         Some(Command::Dataset(command)) => dataset::main(&command, plugins),
+        Some(Command::Capture(command)) => capture::main(&command),
         Some(Command::Train(command)) => train::main(&command, plugins),
         Some(Command::Eval(command)) => eval::main(&command),
         #[cfg(feature = "editor")]
