@@ -99,7 +99,7 @@ impl FaceMesh {
             .map(|e| vectors(e, scale))
             .collect();
         Ok(FaceMesh {
-            normals: vertex_normals(&positions, &indices),
+            normals: crate::face::vertex_normals(positions.as_flattened(), &indices),
             positions,
             indices,
             uvs,
@@ -108,34 +108,6 @@ impl FaceMesh {
             scale,
         })
     }
-}
-
-/// Smooth vertex normals: the area-weighted mean of the normals of the
-/// triangles around each vertex; a vertex on no triangle faces +Z.
-fn vertex_normals(positions: &[[f32; 3]], indices: &[u32]) -> Vec<[f32; 3]> {
-    let mut sums = vec![[0f32; 3]; positions.len()];
-    for tri in indices.chunks_exact(3) {
-        let [a, b, c] = [0, 1, 2].map(|i| positions[tri[i] as usize]);
-        let (u, v) = ([0, 1, 2].map(|i| b[i] - a[i]), [0, 1, 2].map(|i| c[i] - a[i]));
-        let n = [
-            u[1] * v[2] - u[2] * v[1],
-            u[2] * v[0] - u[0] * v[2],
-            u[0] * v[1] - u[1] * v[0],
-        ];
-        for &i in tri {
-            (0..3).for_each(|k| sums[i as usize][k] += n[k]);
-        }
-    }
-    sums.into_iter()
-        .map(|n| {
-            let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
-            if len > 1e-20 {
-                n.map(|c| c / len)
-            } else {
-                [0.0, 0.0, 1.0]
-            }
-        })
-        .collect()
 }
 
 /// The morph targets and the animation of their weights.

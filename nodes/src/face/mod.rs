@@ -30,7 +30,7 @@ use gspeech_sdk::Node;
 pub use model::FaceModel;
 pub use names::{canonical_name, find_name};
 pub use offsets::Offsets;
-pub use rig::{FaceRig, FaceUvs, Region, add_shapes, blend, to_ranges};
+pub use rig::{FaceRig, FaceUvs, Region, add_shapes, blend, to_ranges, vertex_normals};
 
 /// The face nodes.
 pub fn nodes() -> Vec<Arc<dyn Node>> {

@@ -91,6 +91,39 @@ pub fn add_shapes(out: &mut [f32], shapes: &[f32], weights: &[f32]) {
     }
 }
 
+/// Smooth vertex normals of a mesh (`positions` `[V * 3]`, `triangles`
+/// `[F * 3]`): the area-weighted mean of the normals of the triangles around
+/// each vertex; a vertex on no triangle faces +Z.
+pub fn vertex_normals(positions: &[f32], triangles: &[u32]) -> Vec<[f32; 3]> {
+    let at = |v: u32| {
+        let i = v as usize * 3;
+        [positions[i], positions[i + 1], positions[i + 2]]
+    };
+    let mut sums = vec![[0f32; 3]; positions.len() / 3];
+    for tri in triangles.chunks_exact(3) {
+        let [a, b, c] = [0, 1, 2].map(|i| at(tri[i]));
+        let (u, v) = ([0, 1, 2].map(|i| b[i] - a[i]), [0, 1, 2].map(|i| c[i] - a[i]));
+        let n = [
+            u[1] * v[2] - u[2] * v[1],
+            u[2] * v[0] - u[0] * v[2],
+            u[0] * v[1] - u[1] * v[0],
+        ];
+        for &i in tri {
+            (0..3).for_each(|k| sums[i as usize][k] += n[k]);
+        }
+    }
+    sums.into_iter()
+        .map(|n| {
+            let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
+            if len > 1e-20 {
+                n.map(|c| c / len)
+            } else {
+                [0.0, 0.0, 1.0]
+            }
+        })
+        .collect()
+}
+
 impl FaceRig {
     /// Number of vertices.
     pub fn vertex_count(&self) -> usize {
