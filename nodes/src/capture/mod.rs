@@ -10,6 +10,7 @@
 pub mod check;
 pub mod format;
 mod load;
+pub mod studio;
 
 use std::sync::Arc;
 
