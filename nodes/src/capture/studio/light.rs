@@ -63,6 +63,7 @@ impl Default for Lights {
 /// The linear radiance leaving a surface point: `n` the shading normal and
 /// `v` the direction to the eye (unit, world space), `ao` the ambient occlusion.
 pub fn shade(lights: &Lights, surface: &Surface, n: Vec3, v: Vec3, ao: f32) -> Vec3 {
+    let ao = surface.open + (1.0 - surface.open) * ao;
     let shadow = 1.0 - surface.cavity * (1.0 - ao);
     let hemi = 0.5 + 0.5 * n[1];
     let ambient: Vec3 = std::array::from_fn(|k| (surface_ambient(lights, k, hemi)) * ao);
@@ -126,6 +127,7 @@ mod tests {
             f0: 0.03,
             wrap: [0.3; 3],
             cavity: 0.5,
+            open: 0.0,
         };
         let key = lights.lights[0].direction;
         let lit = shade(&lights, &surface, key, [0.0, 0.0, 1.0], 1.0);

@@ -57,6 +57,8 @@ pub struct Appearance {
     pub iris: Vec3,
     /// Pupil radius as a share of the iris radius.
     pub pupil: f32,
+    /// Shaved beard shadow over the upper lip, chin and jaw, 0 (none) to 1.
+    pub stubble: f32,
 }
 
 impl Appearance {
@@ -81,12 +83,13 @@ impl Appearance {
             hair: [hair_shade, hair_shade * 0.6, hair_shade * 0.4],
             iris: irises[((u(7) * irises.len() as f32) as usize).min(irises.len() - 1)],
             pupil: 0.3 + 0.12 * u(8),
+            stubble: if u(9) < 0.5 { 0.0 } else { u(10) },
         }
     }
 }
 
 impl Default for Appearance {
-    /// A light-skinned, lightly freckled person with brown eyes and dark brows.
+    /// A light-skinned, freckled person with brown eyes, dark brows and a light beard shadow.
     fn default() -> Appearance {
         Appearance {
             seed: 1,
@@ -97,6 +100,7 @@ impl Default for Appearance {
             hair: [0.05, 0.03, 0.02],
             iris: [0.14, 0.07, 0.025],
             pupil: 0.36,
+            stubble: 0.3,
         }
     }
 }

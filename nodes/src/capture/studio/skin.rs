@@ -290,13 +290,16 @@ pub struct Surface {
     pub wrap: Vec3,
     /// How much of the vertex occlusion also shadows direct light (cavities).
     pub cavity: f32,
+    /// The least occlusion kept: the teeth's, computed with the lips closed,
+    /// would otherwise black out the teeth an open mouth shows (ours).
+    pub open: f32,
 }
 
 /// The skin tone of an appearance, linear RGB: light to dark by melanin.
 pub fn skin_tone(appearance: &Appearance) -> Vec3 {
     let light = [0.76, 0.53, 0.43];
     let medium = [0.47, 0.27, 0.18];
-    let dark = [0.15, 0.075, 0.045];
+    let dark = [0.09, 0.045, 0.028];
     let m = appearance.melanin.clamp(0.0, 1.0);
     if m < 0.5 {
         mix3(light, medium, m * 2.0)
@@ -319,6 +322,7 @@ pub fn surface(
         f0: 0.03,
         wrap: [0.2, 0.15, 0.12],
         cavity,
+        open: 0.0,
     };
     match material {
         Material::Skin => skin(p, layout, appearance, fields),
@@ -329,7 +333,10 @@ pub fn surface(
         }
         Material::Teeth => {
             let n = fields.tone.fractal(p, 3.0, 2);
-            plain([0.72 + 0.05 * n, 0.66 + 0.05 * n, 0.52 + 0.04 * n], 0.25, 0.6)
+            Surface {
+                open: 0.45,
+                ..plain([0.72 + 0.05 * n, 0.66 + 0.05 * n, 0.52 + 0.04 * n], 0.25, 0.6)
+            }
         }
         Material::EyeSocket => plain([0.35, 0.12, 0.1], 0.3, 1.0),
         Material::Eye(side) => eye(p, side as usize, layout, appearance, fields),
@@ -358,6 +365,7 @@ fn skin(p: Vec3, layout: Option<&Layout>, appearance: &Appearance, fields: &Fiel
             f0: 0.028,
             wrap: [0.45, 0.25, 0.2],
             cavity,
+            open: 0.0,
         };
     };
     let reddish = |albedo: Vec3, amount: f32| mix3(albedo, mul3(albedo, [1.12, 0.72, 0.72]), amount.clamp(0.0, 1.0));
@@ -382,8 +390,30 @@ fn skin(p: Vec3, layout: Option<&Layout>, appearance: &Appearance, fields: &Fiel
         let freckle = smoothstep(threshold, threshold + 0.08, spots) * spread.sqrt();
         albedo = mix3(albedo, mul3(albedo, [0.72, 0.56, 0.46]), freckle);
     }
-    // Lips: darker and redder, smoother and glossier.
+    // Under the eyes: a little darker and bluer, thin skin over veins.
+    for side in 0..2 {
+        let lid = layout.at(layout.lower_lids[side][2]);
+        let (dx, dy) = (p[0] - lid[0], p[1] - (lid[1] - 0.55));
+        let shadow = (-(dx * dx / 1.2 + dy * dy / 0.15)).exp() * smoothstep(lid[2] - 2.0, lid[2] - 0.5, p[2]);
+        albedo = mix3(albedo, mul3(albedo, [0.8, 0.78, 0.86]), 0.6 * shadow);
+    }
     let lip = layout.lip(p);
+    // Beard shadow: shaved stubble over the upper lip, chin and jaw, not on the lips.
+    if appearance.stubble > 0.0 {
+        let wing = layout.at(layout.nose[2])[1];
+        let chin_front = layout.at(layout.mouth_corners[0])[2];
+        let top = wing - 0.5 - 0.3 * p[0].abs();
+        let beard = (1.0 - smoothstep(top - 0.8, top, p[1]))
+            * smoothstep(wing - 13.0, wing - 11.0, p[1])
+            * smoothstep(chin_front - 12.0, chin_front - 9.0, p[2])
+            * (1.0 - lip);
+        if beard > 0.0 {
+            let dots = smoothstep(0.0, 0.5, fields.hair.at(scale([p[0], p[1], p[2] + 90.0], 25.0)));
+            let shade = appearance.stubble * beard * (0.55 + 0.45 * dots);
+            albedo = mix3(albedo, mul3(albedo, mix3([1.0; 3], [0.6, 0.62, 0.66], 0.8)), shade);
+        }
+    }
+    // Lips: darker and redder, smoother and glossier.
     if lip > 0.0 {
         let lines = fields.tone.at([p[0] * 9.0, p[1] * 1.5, p[2] * 9.0]);
         let colour = mul3(tone, [0.72 + 0.05 * lines, 0.33, 0.36]);
@@ -403,6 +433,7 @@ fn skin(p: Vec3, layout: Option<&Layout>, appearance: &Appearance, fields: &Fiel
         f0: 0.028,
         wrap: [0.45, 0.25, 0.2],
         cavity,
+        open: 0.0,
     }
 }
 
@@ -489,6 +520,7 @@ fn eye(p: Vec3, side: usize, layout: Option<&Layout>, appearance: &Appearance, f
         f0: 0.04,
         wrap: [0.15, 0.12, 0.1],
         cavity: 0.7,
+        open: 0.0,
     };
     let Some((eyeball, layout)) = layout.and_then(|l| l.eyes[side].map(|e| (e, l))) else {
         return surface;

@@ -291,9 +291,13 @@ fn studio_open_mouth_is_dark_inside_and_irises_are_darker_than_whites() {
     assert!(iris < 0.6 * sclera, "iris {iris} vs sclera {sclera}");
 }
 
+fn mix_points(a: Vec3, b: Vec3) -> Vec3 {
+    std::array::from_fn(|k| (a[k] + b[k]) / 2.0)
+}
+
 /// Writes a contact sheet, `studio-contact.png` in the temporary folder: four
 /// ring cameras at 256², neutral above, smiling with raised brows and an open
-/// jaw below. `cargo test … studio_contact_sheet -- --ignored` to look.
+/// jaw below, and close-ups of the mouth and an eye. `cargo test … studio_contact_sheet -- --ignored` to look.
 #[test]
 #[ignore]
 fn studio_contact_sheet() {
@@ -329,7 +333,7 @@ fn studio_contact_sheet() {
         (weights(&[]), s.rest.clone()),
         (expressive.clone(), rig.pose(&s.rest, &expressive)),
     ];
-    let (w, h) = (size as usize * cameras.len(), size as usize * rows.len());
+    let (w, h) = (size as usize * cameras.len(), size as usize * (rows.len() + 1));
     let mut sheet = vec![0u8; w * h * 4];
     for (r, (weights, posed)) in rows.iter().enumerate() {
         for (c, camera) in cameras.iter().enumerate() {
@@ -339,6 +343,27 @@ fn studio_contact_sheet() {
                 let at = ((r * size as usize + y) * w + c * size as usize) * 4;
                 sheet[at..at + from.len()].copy_from_slice(from);
             }
+        }
+    }
+    // Close-ups from the front: the expressive mouth and the neutral left eye.
+    let layout = s.layout.as_ref().unwrap();
+    let mouth = mix_points(layout.mouth_corners[0], layout.mouth_corners[1]);
+    let eye = layout.eyes[1].unwrap().centre;
+    let shots = [(mouth, 9.0, &rows[1]), (eye, 5.0, &rows[0])];
+    for (c, (target, fov, (weights, posed))) in shots.into_iter().enumerate() {
+        let image = render_frame(
+            s,
+            &appearance,
+            &Studio::default(),
+            weights,
+            posed,
+            &frontal(size, target, fov),
+        )
+        .unwrap();
+        for y in 0..size as usize {
+            let from = &image.rgba[y * size as usize * 4..(y + 1) * size as usize * 4];
+            let at = ((2 * size as usize + y) * w + c * size as usize) * 4;
+            sheet[at..at + from.len()].copy_from_slice(from);
         }
     }
     // Opaque, to see the backdrop.
