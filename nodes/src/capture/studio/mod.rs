@@ -342,7 +342,8 @@ impl Shader<'_> {
             });
             let tangential = sub(gradient, scale(normal, dot(gradient, normal)));
             normal = normalize(sub(normal, tangential)).unwrap_or(normal);
-            surface.albedo = surface.albedo.map(|c| c * (1.0 - 0.25 * crease));
+            let pit = self.pit(rest);
+            surface.albedo = surface.albedo.map(|c| c * (1.0 - 0.25 * crease) * (1.0 - 0.12 * pit));
         }
         // Keep the shading normal on the camera's side (smooth normals bend
         // past silhouettes; bumps can tip them over).
@@ -353,11 +354,14 @@ impl Shader<'_> {
         light::shade(&self.studio.lights, &surface, normal, view, occlusion)
     }
 
+    /// How deep into a pore `p` (face cm) is, in [0, about 1].
+    fn pit(&self, p: Vec3) -> f32 {
+        ((self.pores.at(scale(p, 13.0)) - 0.15) * 2.0).max(0.0)
+    }
+
     /// Skin micro-relief (face cm): pores as small pits and a finer grain.
     fn pore_height(&self, p: Vec3) -> f32 {
-        let pits = (self.pores.at(scale(p, 11.0)) - 0.2).max(0.0);
-        let grain = self.pores.at(scale(p, 31.0));
-        -0.0035 * pits + 0.0008 * grain
+        -0.005 * self.pit(p) + 0.0012 * self.pores.at(scale(p, 37.0))
     }
 }
 

@@ -1,6 +1,9 @@
 //! A CPU triangle rasteriser for the calibrated pinhole camera: a supersampled
 //! visibility buffer (triangle, perspective-correct barycentrics and depth per
 //! sample) that the studio shades afterwards, one sample at a time.
+//! (`face::raster` is a flat-shaded preview with a look-at camera of its own;
+//! this one follows the calibrated [`Camera`] exactly, as a capture's images
+//! must.)
 //!
 //! Sample `(a, b)` of pixel `(i, j)` sits at `(i + (a + ½)/s, j + (b + ½)/s)`
 //! for a supersampling factor `s`, so pixel `(i, j)` covers `[i, i + 1) ×

@@ -400,17 +400,20 @@ fn skin(p: Vec3, layout: Option<&Layout>, appearance: &Appearance, fields: &Fiel
     let lip = layout.lip(p);
     // Beard shadow: shaved stubble over the upper lip, chin and jaw, not on the lips.
     if appearance.stubble > 0.0 {
+        // From the nose wings down and out to the sideburns, over the jaw, fading under it.
         let wing = layout.at(layout.nose[2])[1];
-        let chin_front = layout.at(layout.mouth_corners[0])[2];
-        let top = wing - 0.5 - 0.3 * p[0].abs();
-        let beard = (1.0 - smoothstep(top - 0.8, top, p[1]))
-            * smoothstep(wing - 13.0, wing - 11.0, p[1])
-            * smoothstep(chin_front - 12.0, chin_front - 9.0, p[2])
+        let corner = layout.at(layout.mouth_corners[0]);
+        let top = wing - 0.4 - 0.55 * p[0].abs();
+        let ragged = 0.4 * fields.hair.at([p[0] * 0.8, p[1] * 0.8, p[2] * 0.8 + 50.0]);
+        let beard = (1.0 - smoothstep(top - 1.5, top + 0.3, p[1] + ragged))
+            * smoothstep(corner[1] - 7.0, corner[1] - 4.5, p[1])
+            * (1.0 - smoothstep(5.5, 7.0, p[0].abs()))
+            * smoothstep(corner[2] - 9.0, corner[2] - 6.0, p[2])
             * (1.0 - lip);
         if beard > 0.0 {
             let dots = smoothstep(0.0, 0.5, fields.hair.at(scale([p[0], p[1], p[2] + 90.0], 25.0)));
-            let shade = appearance.stubble * beard * (0.55 + 0.45 * dots);
-            albedo = mix3(albedo, mul3(albedo, mix3([1.0; 3], [0.6, 0.62, 0.66], 0.8)), shade);
+            let shade = 0.6 * appearance.stubble * beard * (0.5 + 0.5 * dots);
+            albedo = mix3(albedo, mul3(albedo, [0.62, 0.64, 0.7]), shade);
         }
     }
     // Lips: darker and redder, smoother and glossier.

@@ -297,7 +297,7 @@ fn mix_points(a: Vec3, b: Vec3) -> Vec3 {
 
 /// Writes a contact sheet, `studio-contact.png` in the temporary folder: four
 /// ring cameras at 256², neutral above, smiling with raised brows and an open
-/// jaw below, and close-ups of the mouth and an eye. `cargo test … studio_contact_sheet -- --ignored` to look.
+/// jaw below, and close-ups of the mouth, an eye, a cheek and the raised brows. `cargo test … studio_contact_sheet -- --ignored` to look.
 #[test]
 #[ignore]
 fn studio_contact_sheet() {
@@ -349,7 +349,12 @@ fn studio_contact_sheet() {
     let layout = s.layout.as_ref().unwrap();
     let mouth = mix_points(layout.mouth_corners[0], layout.mouth_corners[1]);
     let eye = layout.eyes[1].unwrap().centre;
-    let shots = [(mouth, 9.0, &rows[1]), (eye, 5.0, &rows[0])];
+    let shots = [
+        (mouth, 9.0, &rows[1]),
+        (eye, 5.0, &rows[0]),
+        (layout.cheeks[1], 3.0, &rows[0]),
+        (layout.nose[0], 6.0, &rows[1]),
+    ];
     for (c, (target, fov, (weights, posed))) in shots.into_iter().enumerate() {
         let image = render_frame(
             s,
