@@ -74,9 +74,8 @@ pub fn shade(lights: &Lights, surface: &Surface, n: Vec3, v: Vec3, ao: f32) -> V
     for light in &lights.lights {
         let l = light.direction;
         let n_l = dot(n, l);
-        for k in 0..3 {
-            let w = surface.wrap[k];
-            diffuse[k] += light.colour[k] * ((n_l + w) / (1.0 + w)).max(0.0) * shadow;
+        for ((d, w), c) in diffuse.iter_mut().zip(surface.wrap).zip(light.colour) {
+            *d += c * ((n_l + w) / (1.0 + w)).max(0.0) * shadow;
         }
         if n_l > 0.0 {
             let Some(h) = normalize(add(l, v)) else { continue };

@@ -67,7 +67,7 @@ impl StudioRing {
                 hi[k] = hi[k].max(rest[v * 3 + k]);
             }
         }
-        if !(lo[0] <= hi[0]) {
+        if lo[0].partial_cmp(&hi[0]).is_none_or(|o| o.is_gt()) {
             return Err("the face model has no vertices to frame".into());
         }
         let target: [f32; 3] = std::array::from_fn(|k| (lo[k] + hi[k]) / 2.0);

@@ -140,7 +140,7 @@ impl Layout {
             [rest[v], rest[v + 1], rest[v + 2]]
         };
         let cm = length(sub(lm(36), lm(45))) / 9.0;
-        if !(cm > 0.0) {
+        if cm.is_nan() || cm <= 0.0 {
             return None;
         }
         let eye = |name: &str| rig.region(name).and_then(|r| Eyeball::of(rest, r.vertex_indices()));
