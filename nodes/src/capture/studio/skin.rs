@@ -295,6 +295,20 @@ pub struct Surface {
     pub open: f32,
 }
 
+impl Surface {
+    /// Skin of `albedo`: its reflectance and its red-most light wrap.
+    fn skin(albedo: Vec3, roughness: f32, cavity: f32) -> Surface {
+        Surface {
+            albedo,
+            roughness,
+            f0: 0.028,
+            wrap: [0.45, 0.25, 0.2],
+            cavity,
+            open: 0.0,
+        }
+    }
+}
+
 /// The skin tone of an appearance, linear RGB: light to dark by melanin.
 pub fn skin_tone(appearance: &Appearance) -> Vec3 {
     let light = [0.76, 0.53, 0.43];
@@ -359,14 +373,7 @@ fn skin(p: Vec3, layout: Option<&Layout>, appearance: &Appearance, fields: &Fiel
     let mut roughness = 0.48 + 0.06 * fields.tone.at([p[0] * 0.8, p[1] * 0.8, p[2] * 0.8 + 9.0]);
     let mut cavity = 0.5;
     let Some(layout) = layout else {
-        return Surface {
-            albedo,
-            roughness,
-            f0: 0.028,
-            wrap: [0.45, 0.25, 0.2],
-            cavity,
-            open: 0.0,
-        };
+        return Surface::skin(albedo, roughness, cavity);
     };
     let reddish = |albedo: Vec3, amount: f32| mix3(albedo, mul3(albedo, [1.12, 0.72, 0.72]), amount.clamp(0.0, 1.0));
     // Redness on the nose and the apples of the cheeks.
@@ -430,14 +437,7 @@ fn skin(p: Vec3, layout: Option<&Layout>, appearance: &Appearance, fields: &Fiel
         roughness = mix(roughness, 0.6, hair);
         cavity = mix(cavity, 0.8, hair);
     }
-    Surface {
-        albedo,
-        roughness,
-        f0: 0.028,
-        wrap: [0.45, 0.25, 0.2],
-        cavity,
-        open: 0.0,
-    }
+    Surface::skin(albedo, roughness, cavity)
 }
 
 fn mix(a: f32, b: f32, t: f32) -> f32 {
