@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use gspeech_sdk::{Node, NodeError, ParamSpec, Params, PortType, Record, Tensor};
 
-use crate::math::{Mat3, Vec3, cross, dot, mul_vec, normalize, scale, sub, transpose};
+use crate::math::{Mat3, Vec3, cross, mul_vec, normalize, scale, sub, transpose};
 
 pub use orbit::{Orbit, orbit_eyes};
 pub use pinhole::Pinhole;
@@ -121,41 +121,79 @@ impl Camera {
         ]
     }
 
-    /// Checks sizes, focal lengths, clipping distances and that the rotation is one.
+    /// Checks sizes, focal lengths, clipping distances and that the rotation is
+    /// one (to [`ROTATION_TOLERANCE`]); the first problem found.
     pub fn check(&self) -> Result<(), String> {
-        if self.width == 0 || self.height == 0 {
-            return Err(format!("the image size {}×{} is empty", self.width, self.height));
-        }
-        let finite = [self.fx, self.fy, self.cx, self.cy].iter().all(|v| v.is_finite());
-        if !finite || self.fx <= 0.0 || self.fy <= 0.0 {
-            return Err(format!(
-                "the focal lengths ({}, {}) must be positive and the principal point ({}, {}) finite",
-                self.fx, self.fy, self.cx, self.cy
-            ));
-        }
         if !(self.near > 0.0 && self.far > self.near) {
             return Err(format!(
                 "the clipping range must satisfy 0 < near < far (near {}, far {})",
                 self.near, self.far
             ));
         }
-        let r = &self.rotation;
-        for i in 0..3 {
-            for j in 0..3 {
-                let expected = if i == j { 1.0 } else { 0.0 };
-                if (dot(r[i], r[j]) - expected).abs() > 1e-3 {
-                    return Err("the world-to-camera matrix's 3×3 part is not a rotation".into());
-                }
-            }
+        let matrix = self.world_to_camera().map(|row| row.map(|v| v as f64));
+        let intrinsics = [self.fx, self.fy, self.cx, self.cy].map(|v| v as f64);
+        match calibration_problems(self.width, self.height, intrinsics, &matrix, ROTATION_TOLERANCE).into_iter().next() {
+            Some(problem) => Err(problem),
+            None => Ok(()),
         }
-        if dot(cross(r[0], r[1]), r[2]) < 0.0 {
-            return Err("the world-to-camera rotation is a reflection (its determinant is −1)".into());
-        }
-        if !self.translation.iter().all(|v| v.is_finite()) {
-            return Err("the world-to-camera translation is not finite".into());
-        }
-        Ok(())
     }
+}
+
+/// How far a world-to-camera rotation may be from orthonormal, and its
+/// determinant from +1, for cameras held in f32.
+pub const ROTATION_TOLERANCE: f64 = 1e-3;
+
+/// Everything wrong with a calibration: an empty image, focal lengths that are
+/// not positive, values that are not finite, a world-to-camera matrix
+/// (row-major `[R | t; 0 0 0 1]`) whose 3×3 part is not a rotation within
+/// `tolerance` or is a reflection.
+pub fn calibration_problems(
+    width: u32,
+    height: u32,
+    [fx, fy, cx, cy]: [f64; 4],
+    world_to_camera: &[[f64; 4]; 4],
+    tolerance: f64,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if width == 0 || height == 0 {
+        problems.push(format!("the image size {width}×{height} is empty"));
+    }
+    if ![fx, fy, cx, cy].iter().all(|v| v.is_finite()) {
+        problems.push(format!("the intrinsics (fx {fx}, fy {fy}, cx {cx}, cy {cy}) are not all finite"));
+    } else if fx <= 0.0 || fy <= 0.0 {
+        problems.push(format!("the focal lengths (fx {fx}, fy {fy}) must be positive"));
+    }
+    let m = world_to_camera;
+    if !m.iter().flatten().all(|v| v.is_finite()) {
+        problems.push("`world_to_camera` has values that are not finite".into());
+        return problems;
+    }
+    if m[3] != [0.0, 0.0, 0.0, 1.0] {
+        problems.push(format!("`world_to_camera`'s last row is {:?}, not [0, 0, 0, 1]", m[3]));
+    }
+    let r = |i: usize| [m[i][0], m[i][1], m[i][2]];
+    let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+    let mut worst = 0f64;
+    for i in 0..3 {
+        for j in 0..3 {
+            let expected = if i == j { 1.0 } else { 0.0 };
+            worst = worst.max((dot(r(i), r(j)) - expected).abs());
+        }
+    }
+    let (a, b, c) = (r(0), r(1), r(2));
+    let det = dot(a, [b[1] * c[2] - b[2] * c[1], b[2] * c[0] - b[0] * c[2], b[0] * c[1] - b[1] * c[0]]);
+    if worst > tolerance {
+        problems.push(format!(
+            "`world_to_camera`'s 3×3 part is not a rotation (RRᵀ is off the identity by {worst:.2e}, \
+             determinant {det:.4}): a camera pose is rigid, with no scale or shear"
+        ));
+    } else if (det - 1.0).abs() > tolerance {
+        problems.push(format!(
+            "`world_to_camera`'s 3×3 part has determinant {det:.4}, not +1 (a reflection: the axes must be \
+             OpenCV's right-handed x right, y down, z forward)"
+        ));
+    }
+    problems
 }
 
 /// The `camera` record for one camera per frame. All must share the image size
@@ -377,7 +415,8 @@ mod tests {
             .with_tensor("world_to_camera", Tensor::from_f32(&[2, 4, 4], stretched).unwrap());
         assert_eq!(
             cameras_from_record(&bad).unwrap_err(),
-            "camera 0: the world-to-camera matrix's 3×3 part is not a rotation"
+            "camera 0: `world_to_camera`'s 3×3 part is not a rotation (RRᵀ is off the identity by 3.00e0, \
+             determinant 2.0000): a camera pose is rigid, with no scale or shear"
         );
         let mut other = a.clone();
         other.width = 32;

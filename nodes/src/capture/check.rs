@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::format::{Capture, CaptureCamera, CaptureIndex, INDEX, SPLITS, image_path, mask_path};
+use crate::camera::calibration_problems;
 use crate::face::FaceRig;
 use crate::face::asset::read_asset;
 
@@ -136,54 +137,13 @@ pub fn camera_problems(camera: &CaptureCamera) -> Vec<String> {
     if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\']) {
         problems.push("the name must be a plain folder name (no slashes, not `.` or `..`)".into());
     }
-    if camera.width == 0 || camera.height == 0 {
-        problems.push(format!("the image size {}×{} is empty", camera.width, camera.height));
-    }
-    let (fx, fy, cx, cy) = (camera.fx, camera.fy, camera.cx, camera.cy);
-    if ![fx, fy, cx, cy].iter().all(|v| v.is_finite()) {
-        problems.push(format!(
-            "the intrinsics (fx {fx}, fy {fy}, cx {cx}, cy {cy}) are not all finite"
-        ));
-    } else if fx <= 0.0 || fy <= 0.0 {
-        problems.push(format!("the focal lengths (fx {fx}, fy {fy}) must be positive"));
-    }
-    let m = &camera.world_to_camera;
-    if !m.iter().flatten().all(|v| v.is_finite()) {
-        problems.push("`world_to_camera` has values that are not finite".into());
-        return problems;
-    }
-    if m[3] != [0.0, 0.0, 0.0, 1.0] {
-        problems.push(format!("`world_to_camera`'s last row is {:?}, not [0, 0, 0, 1]", m[3]));
-    }
-    let r = |i: usize| [m[i][0], m[i][1], m[i][2]];
-    let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-    let mut worst = 0f64;
-    for i in 0..3 {
-        for j in 0..3 {
-            let expected = if i == j { 1.0 } else { 0.0 };
-            worst = worst.max((dot(r(i), r(j)) - expected).abs());
-        }
-    }
-    let (a, b, c) = (r(0), r(1), r(2));
-    let det = dot(
-        a,
-        [
-            b[1] * c[2] - b[2] * c[1],
-            b[2] * c[0] - b[0] * c[2],
-            b[0] * c[1] - b[1] * c[0],
-        ],
-    );
-    if worst > ROTATION_TOLERANCE {
-        problems.push(format!(
-            "`world_to_camera`'s 3×3 part is not a rotation (RRᵀ is off the identity by {worst:.2e}, \
-             determinant {det:.4}): a camera pose is rigid, with no scale or shear"
-        ));
-    } else if (det - 1.0).abs() > ROTATION_TOLERANCE {
-        problems.push(format!(
-            "`world_to_camera`'s 3×3 part has determinant {det:.4}, not +1 (a reflection: the axes must be \
-             OpenCV's right-handed x right, y down, z forward)"
-        ));
-    }
+    problems.extend(calibration_problems(
+        camera.width,
+        camera.height,
+        [camera.fx, camera.fy, camera.cx, camera.cy],
+        &camera.world_to_camera,
+        ROTATION_TOLERANCE,
+    ));
     problems
 }
 
