@@ -588,3 +588,37 @@ fn every_parameter_kind_has_an_editor() {
     h.get_by_label("tint");
     h.get_by_label("…");
 }
+
+#[test]
+fn a_capture_previews_as_a_contact_sheet_that_follows_the_playhead() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("take");
+    common::write_capture(&root, 16);
+    let graph = serde_json::json!({
+        "format": "gspeech-graph",
+        "version": 1,
+        "nodes": [{"id": "take", "type": "capture.load", "type_version": 1,
+                   "params": {"path": root.to_string_lossy()}, "position": [0.0, 0.0]}],
+        "edges": []
+    });
+    let path = dir.path().join("capture.gsgraph");
+    std::fs::write(&path, serde_json::to_string_pretty(&graph).unwrap()).unwrap();
+    let mut h = harness(dir.path(), Some(path));
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Enter);
+    for _ in 0..200 {
+        h.step();
+        if !h.state().runner().is_running() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    h.state_mut().focus_node(Some("take"));
+    h.run_steps(4);
+    assert!(h.query_by_label_contains("frame 0 (1 of 3, 0.00 s, train)").is_some());
+    for camera in ["cam_a", "cam_b"] {
+        assert!(h.query_by_label(camera).is_some(), "the cell of {camera} is named");
+    }
+    set_value(&h.get_by_role(Role::Slider), 0.99, &h);
+    h.run_steps(4);
+    assert!(h.query_by_label_contains("frame 2 (3 of 3, 0.08 s, test)").is_some());
+}

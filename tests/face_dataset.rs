@@ -194,62 +194,20 @@ fn the_example_dataset_graph_is_valid() {
 
 #[test]
 fn capture_info_describes_a_capture_and_lists_every_problem() {
-    use gspeech_nodes::capture::format::{
-        CaptureCamera, CaptureFrame, CaptureIndex, FORMAT, FaceModelRef, VERSION, image_path, write_image, write_index,
-        write_meshes,
-    };
+    use gspeech_nodes::capture::format::{image_path, write_meshes};
     use gspeech_sdk::CancelToken;
 
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("take");
     let cancel = CancelToken::new();
-    let camera = |name: &str, x: f64, held_out| CaptureCamera {
-        name: name.into(),
-        width: 8,
-        height: 6,
-        fx: 40.0,
-        fy: 40.0,
-        cx: 4.0,
-        cy: 3.0,
-        world_to_camera: [[1., 0., 0., -x], [0., 1., 0., 0.], [0., 0., 1., 50.], [0., 0., 0., 1.]],
-        held_out,
-    };
-    let frame = |index: usize, split: &str| CaptureFrame {
-        index,
-        time: index as f64 / 25.0,
-        split: split.into(),
-        weights: None,
-    };
-    let index = CaptureIndex {
-        format: FORMAT.into(),
-        version: VERSION,
-        fps: Some(25.0),
-        audio: None,
-        face_model: FaceModelRef {
-            name: "quad".into(),
-            path: None,
-            vertices: 4,
-            digest: "0123456789abcdef".repeat(4),
-            units: "cm".into(),
-        },
-        cameras: vec![camera("cam_a", -10.0, false), camera("cam_b", 10.0, true)],
-        weight_names: Vec::new(),
-        frames: vec![frame(0, "train"), frame(1, "train"), frame(2, "test")],
-    };
-    write_index(&root, &index, &cancel).unwrap();
-    write_meshes(&root, 3, 4, &[0.5; 36], &cancel).unwrap();
-    for camera in &index.cameras {
-        for frame in 0..3 {
-            write_image(&root, camera, frame, &[128; 8 * 6 * 3], &cancel).unwrap();
-        }
-    }
+    common::write_capture(&root, 8);
     let out = gspeech(&["capture", "info", path(&root)]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     for line in [
         "2 cameras, 3 frames at 25 fps",
-        "cam_a                8×6     focal 40.0, 40.0 px  at (-10.000, 0.000, -50.000)",
-        "cam_b                8×6     focal 40.0, 40.0 px  at (10.000, 0.000, -50.000)  held out",
+        "cam_a                8×8     focal 40.0, 40.0 px  at (-10.000, 0.000, -50.000)",
+        "cam_b                8×8     focal 40.0, 40.0 px  at (10.000, 0.000, -50.000)  held out",
         "frames: 2 train, 0 val, 1 test",
         "face model: \"quad\", 4 vertices, units cm, digest 0123456789ab…",
         "meshes: 3 of 4 vertices",
@@ -279,6 +237,34 @@ fn capture_info_describes_a_capture_and_lists_every_problem() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("is this a capture folder?"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn capture_preview_writes_the_sheet_and_a_video_of_one_camera() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("take");
+    common::write_capture(&root, 16);
+    let out = gspeech(&["capture", "preview", path(&root), "--frame", "1", "--cell", "32"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let sheet = root.join("preview/sheet-00001.png");
+    assert!(
+        stdout.contains(&format!("wrote {}: 2 cameras of frame 1", sheet.display())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  cam_a  cam_b\n"), "{stdout}");
+    assert_eq!(image::image_dimensions(&sheet).unwrap(), (4 + 2 * 36, 36 + 4));
+    let video = root.join("preview/cam_a-00001.mp4");
+    assert!(stdout.contains(&format!("wrote {}: ", video.display())), "{stdout}");
+    assert!(std::fs::metadata(&video).unwrap().len() > 100);
+
+    let out = gspeech(&["capture", "preview", path(&root), "--camera", "cam_c"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("has no camera `cam_c` (it has cam_a, cam_b)"),
         "{}",
         text(&out.stderr)
     );

@@ -253,3 +253,56 @@ pub fn executor(disk: Option<&Path>) -> Executor {
         ..ExecutorOptions::default()
     })
 }
+
+/// Writes a capture of two `side`×`side` cameras (the second held out) and
+/// three frames at 25 fps into `root`.
+pub fn write_capture(root: &Path, side: u32) -> gspeech_nodes::capture::CaptureIndex {
+    use gspeech_nodes::capture::format::{
+        CaptureCamera, CaptureFrame, CaptureIndex, FORMAT, FaceModelRef, VERSION, write_image, write_index,
+        write_meshes,
+    };
+    use gspeech_sdk::CancelToken;
+
+    let cancel = CancelToken::new();
+    let camera = |name: &str, x: f64, held_out| CaptureCamera {
+        name: name.into(),
+        width: side,
+        height: side,
+        fx: 40.0,
+        fy: 40.0,
+        cx: side as f64 / 2.0,
+        cy: side as f64 / 2.0,
+        world_to_camera: [[1., 0., 0., -x], [0., 1., 0., 0.], [0., 0., 1., 50.], [0., 0., 0., 1.]],
+        held_out,
+    };
+    let frame = |index: usize, split: &str| CaptureFrame {
+        index,
+        time: index as f64 / 25.0,
+        split: split.into(),
+        weights: None,
+    };
+    let index = CaptureIndex {
+        format: FORMAT.into(),
+        version: VERSION,
+        fps: Some(25.0),
+        audio: None,
+        face_model: FaceModelRef {
+            name: "quad".into(),
+            path: None,
+            vertices: 4,
+            digest: "0123456789abcdef".repeat(4),
+            units: "cm".into(),
+        },
+        cameras: vec![camera("cam_a", -10.0, false), camera("cam_b", 10.0, true)],
+        weight_names: Vec::new(),
+        frames: vec![frame(0, "train"), frame(1, "train"), frame(2, "test")],
+    };
+    write_index(root, &index, &cancel).unwrap();
+    write_meshes(root, 3, 4, &[0.5; 36], &cancel).unwrap();
+    for camera in &index.cameras {
+        for frame in 0..3 {
+            write_image(root, camera, frame, &vec![128; (side * side * 3) as usize], &cancel).unwrap();
+        }
+    }
+    index
+}

@@ -6,7 +6,14 @@ use clap::Subcommand;
 use gspeech_nodes::capture::Capture;
 use gspeech_nodes::capture::format::SPLITS;
 
-use super::{EXIT_INVALID, EXIT_OK};
+use gspeech_nodes::capture::format::encode_png;
+use gspeech_nodes::capture::preview::{Clip, camera_video, contact_sheet};
+use gspeech_sdk::fs::write_atomic;
+use gspeech_sdk::{CancelToken, NodeError};
+
+use super::commands::install_interrupt_handler;
+use super::progress::TerminalReporter;
+use super::{EXIT_CANCELLED, EXIT_INVALID, EXIT_NODE_FAILED, EXIT_OK};
 
 /// The `capture` subcommands.
 #[derive(Subcommand, Debug)]
@@ -17,12 +24,62 @@ pub enum CaptureCommand {
         /// The capture folder (holding capture.json).
         dir: PathBuf,
     },
+    /// Check a capture by eye: a contact sheet of every camera at one frame, the tracked mesh drawn
+    /// over each picture as dots, and an MP4 of one camera with the take's sound.
+    Preview {
+        /// The capture folder (holding capture.json).
+        dir: PathBuf,
+        /// The sheet's frame and the video's first [default: the first frame].
+        #[arg(long)]
+        frame: Option<usize>,
+        /// The video's camera [default: the first camera that is not held out].
+        #[arg(long)]
+        camera: Option<String>,
+        /// The video's length in seconds.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// The width of each camera's picture on the sheet, in pixels.
+        #[arg(long, default_value_t = 256)]
+        cell: u32,
+        /// Leave the mesh's dots off the sheet.
+        #[arg(long)]
+        no_mesh: bool,
+        /// Where to write [default: `preview` inside the capture folder].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Runs a `capture` subcommand.
 pub fn main(command: &CaptureCommand) -> u8 {
     match command {
         CaptureCommand::Info { dir } => info(dir),
+        CaptureCommand::Preview {
+            dir,
+            frame,
+            camera,
+            seconds,
+            cell,
+            no_mesh,
+            out,
+        } => {
+            let out = out.clone().unwrap_or_else(|| dir.join("preview"));
+            let options = PreviewArgs {
+                frame: *frame,
+                camera: camera.clone(),
+                seconds: *seconds,
+                cell: *cell,
+                mesh: !no_mesh,
+            };
+            match preview(dir, &options, &out) {
+                Ok(()) => EXIT_OK,
+                Err(NodeError::Cancelled) => EXIT_CANCELLED,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    EXIT_NODE_FAILED
+                }
+            }
+        }
     }
 }
 
@@ -97,4 +154,82 @@ fn info(dir: &Path) -> u8 {
         problems.len()
     );
     EXIT_INVALID
+}
+
+/// What `capture preview` shows.
+struct PreviewArgs {
+    frame: Option<usize>,
+    camera: Option<String>,
+    seconds: f64,
+    cell: u32,
+    mesh: bool,
+}
+
+/// `gspeech capture preview`: the sheet, then the video, saying where each is.
+fn preview(dir: &Path, args: &PreviewArgs, out: &Path) -> Result<(), NodeError> {
+    let capture = Capture::read(dir)?;
+    let index = &capture.index;
+    let first = index
+        .frames
+        .first()
+        .ok_or_else(|| NodeError::file(capture.index_path(), "has no frames"))?;
+    let frame = args.frame.unwrap_or(first.index);
+    let cancel = CancelToken::new();
+    install_interrupt_handler(&cancel);
+
+    let sheet = contact_sheet(&capture, frame, args.cell, args.mesh)?;
+    let path = out.join(format!("sheet-{frame:05}.png"));
+    let png = encode_png(&sheet.rgb, sheet.width, sheet.height).map_err(|e| NodeError::file(&path, e))?;
+    write_atomic(&path, &png, &cancel)?;
+    println!(
+        "wrote {}: {} cameras of frame {frame}, row by row:",
+        path.display(),
+        sheet.cameras.len()
+    );
+    for row in sheet.cameras.chunks(sheet.columns) {
+        println!("  {}", row.join("  "));
+    }
+    if sheet.cameras.len() > 1 {
+        println!(
+            "  (held-out cameras are framed in orange{})",
+            if args.mesh {
+                "; green dots are the frame's mesh"
+            } else {
+                ""
+            }
+        );
+    }
+
+    if index.fps.is_none() {
+        println!("no video: capture.json gives no `fps`, so its frames are not a regular video");
+        return Ok(());
+    }
+    let camera = match &args.camera {
+        Some(name) => name.clone(),
+        None => index
+            .cameras
+            .iter()
+            .find(|c| !c.held_out)
+            .unwrap_or(&index.cameras[0])
+            .name
+            .clone(),
+    };
+    if !(args.seconds > 0.0 && args.seconds <= 3600.0) {
+        return Err(NodeError::param(
+            "seconds",
+            format!("{} is not between 0 and 3600", args.seconds),
+        ));
+    }
+    let count = (args.seconds * index.fps.unwrap_or(25.0)).round().max(1.0) as usize;
+    let clip = Clip {
+        camera,
+        first: frame,
+        count,
+    };
+    let path = out.join(format!("{}-{frame:05}.mp4", clip.camera));
+    let reporter = TerminalReporter::new("video");
+    let result = camera_video(&capture, &clip, &path, &reporter, &cancel);
+    reporter.clear();
+    println!("wrote {}: {}", path.display(), result?);
+    Ok(())
 }

@@ -1,16 +1,16 @@
 //! `gspeech dataset`: making synthetic speech–motion datasets and looking at them.
 
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use gspeech_nodes::dataset::preview::{PreviewOptions, preview};
 use gspeech_nodes::dataset::{DEFAULT_HELD_OUT, DEFAULT_VOICES};
 use gspeech_nodes::face::asset::read_asset;
-use gspeech_sdk::{CancelToken, LogLevel, NodeError, Reporter};
+use gspeech_sdk::{CancelToken, NodeError};
 use serde_json::json;
 
 use super::commands::{Execution, execute, install_interrupt_handler, load_registry, plan};
+use super::progress::TerminalReporter;
 use super::{EXIT_CANCELLED, EXIT_INVALID, EXIT_NODE_FAILED, EXIT_OK, EventFormat};
 use crate::graph::{Edge, Endpoint, GraphDoc, NodeEntry};
 
@@ -165,7 +165,10 @@ pub(super) fn run_on_face(
                 return EXIT_INVALID;
             }
             None => {
-                eprintln!("error: --param {text}: expected NAME=VALUE with a parameter of {}", node.type_id);
+                eprintln!(
+                    "error: --param {text}: expected NAME=VALUE with a parameter of {}",
+                    node.type_id
+                );
                 return EXIT_INVALID;
             }
         }
@@ -208,9 +211,7 @@ fn preview_command(sequence: &Path, face: &Path, out: Option<&Path>, size: usize
     let out = out.map_or_else(|| sequence.join("preview"), Path::to_path_buf);
     let cancel = CancelToken::new();
     install_interrupt_handler(&cancel);
-    let reporter = TerminalReporter {
-        terminal: std::io::stderr().is_terminal(),
-    };
+    let reporter = TerminalReporter::new("preview");
     let options = PreviewOptions { size, show_sets };
     let result = preview(sequence, &rig, &out, options, &reporter, &cancel);
     reporter.clear();
@@ -225,34 +226,5 @@ fn preview_command(sequence: &Path, face: &Path, out: Option<&Path>, size: usize
             eprintln!("error: {e}");
             EXIT_NODE_FAILED
         }
-    }
-}
-
-/// Progress on one line of a terminal's standard error (nothing elsewhere),
-/// and notes on lines of their own.
-struct TerminalReporter {
-    terminal: bool,
-}
-
-impl TerminalReporter {
-    /// Clears the progress line.
-    fn clear(&self) {
-        if self.terminal {
-            eprint!("\r\x1b[2K");
-        }
-    }
-}
-
-impl Reporter for TerminalReporter {
-    fn progress(&self, fraction: f32, message: &str) {
-        if self.terminal {
-            eprint!("\r\x1b[2Kpreview {:>3.0}% {message}", fraction * 100.0);
-            let _ = std::io::stderr().flush();
-        }
-    }
-
-    fn log(&self, _level: LogLevel, message: &str) {
-        self.clear();
-        eprintln!("{message}");
     }
 }

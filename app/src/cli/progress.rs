@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use gspeech_sdk::{LogLevel, Reporter};
+
 use crate::exec::{Event, RunReport, RunStatus};
 
 /// Prints events as they come, from any thread.
@@ -135,4 +137,43 @@ fn describe(event: &Event) -> Option<String> {
         Event::Cancelled { node } => format!("[{node}] cancelled"),
         Event::Progress { .. } | Event::RunStarted { .. } | Event::RunFinished { .. } => return None,
     })
+}
+
+/// A command's progress on one line of a terminal's standard error, after
+/// its label (nothing when standard error is not a terminal), and notes on
+/// lines of their own.
+pub struct TerminalReporter {
+    label: &'static str,
+    terminal: bool,
+}
+
+impl TerminalReporter {
+    /// A reporter whose progress line starts with `label`.
+    pub fn new(label: &'static str) -> TerminalReporter {
+        TerminalReporter {
+            label,
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Clears the progress line.
+    pub fn clear(&self) {
+        if self.terminal {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+impl Reporter for TerminalReporter {
+    fn progress(&self, fraction: f32, message: &str) {
+        if self.terminal {
+            eprint!("\r\x1b[2K{} {:>3.0}% {message}", self.label, fraction * 100.0);
+            let _ = std::io::stderr().flush();
+        }
+    }
+
+    fn log(&self, _level: LogLevel, message: &str) {
+        self.clear();
+        eprintln!("{message}");
+    }
 }

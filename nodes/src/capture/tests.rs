@@ -380,3 +380,149 @@ fn capture_load_outputs_a_dataset_or_every_problem() {
     );
     assert!(err.contains("00000.png: camera \"left\", frame 0: is missing"), "{err}");
 }
+
+mod preview {
+    use super::*;
+    use crate::audio::wav::pcm16;
+    use crate::capture::format::encode_png;
+    use crate::capture::preview::{Clip, camera_video, contact_sheet};
+    use crate::export::testing::{decoded_audio, decoded_frame_rgb, ffprobe, number};
+    use gspeech_sdk::{LogLevel, Reporter};
+
+    struct Quiet;
+
+    impl Reporter for Quiet {
+        fn progress(&self, _fraction: f32, _message: &str) {}
+        fn log(&self, _level: LogLevel, _message: &str) {}
+    }
+
+    #[test]
+    fn the_sheet_shows_every_camera_marks_held_out_ones_and_dots_the_mesh() {
+        let dir = tempfile::tempdir().unwrap();
+        write_capture(dir.path());
+        let flat = [200u8, 100, 50].repeat((W * H) as usize);
+        write_image(dir.path(), &cameras()[0], 1, &flat, &CancelToken::new()).unwrap();
+        let capture = Capture::open(dir.path()).unwrap();
+        let plain = contact_sheet(&capture, 1, 16, false).unwrap();
+        assert_eq!((plain.columns, plain.cell), (2, [16, 12]));
+        assert_eq!((plain.width, plain.height), (4 + 2 * 20, 4 + 16));
+        assert_eq!(plain.cameras, ["left", "right"]);
+        let at = |sheet: &crate::capture::preview::Sheet, camera: usize, [x, y]: [u32; 2]| {
+            let [x0, y0] = sheet.origin(camera);
+            let i = (((y0 + y) * sheet.width + x0 + x) * 3) as usize;
+            [sheet.rgb[i], sheet.rgb[i + 1], sheet.rgb[i + 2]]
+        };
+        assert_eq!(at(&plain, 0, [5, 3]), [200, 100, 50], "camera `left`, frame 1");
+        assert_eq!(at(&plain, 1, [0, 0]), [255, 150, 30], "held-out `right` is framed");
+        assert_ne!(at(&plain, 0, [0, 0]), [255, 150, 30], "`left` is not");
+
+        // Vertex 0 of frame 1 is (0, 1.1, 2): 7 in front of `left`, at pixel (4, 3.63), (8, 7) scaled.
+        let dotted = contact_sheet(&capture, 1, 16, true).unwrap();
+        let (before, after) = (at(&plain, 0, [8, 7]), at(&dotted, 0, [8, 7]));
+        assert!(after[1] > before[1] && after != before, "{before:?} → {after:?}");
+        let changed = plain.rgb.iter().zip(&dotted.rgb).filter(|(a, b)| a != b).count();
+        assert!(
+            changed < plain.rgb.len() / 20,
+            "only the dots change ({changed} values)"
+        );
+
+        let missing = contact_sheet(&capture, 7, 16, false).unwrap_err().to_string();
+        assert!(missing.contains(INDEX) && missing.contains("no frame 7"), "{missing}");
+        std::fs::write(
+            image_path(dir.path(), "right", 1),
+            encode_png(&[9; 4 * 4 * 3], 4, 4).unwrap(),
+        )
+        .unwrap();
+        let small = contact_sheet(&capture, 1, 16, false).unwrap_err().to_string();
+        assert!(small.contains("right/00001.png") && small.contains("4×4"), "{small}");
+    }
+
+    /// A 32×24 capture of 12 frames at 25 fps: frame 6 is bright, the rest
+    /// dark, and the sound is silent until frame 6's time, then a tone.
+    fn flash_capture(root: &Path) -> Capture {
+        let cancel = CancelToken::new();
+        let mut index = index();
+        for camera in &mut index.cameras {
+            (camera.width, camera.height, camera.cx, camera.cy) = (32, 24, 16.0, 12.0);
+        }
+        index.frames = (0..12)
+            .map(|i| CaptureFrame {
+                index: i,
+                time: i as f64 / 25.0,
+                split: "train".into(),
+                weights: None,
+            })
+            .collect();
+        index.audio = Some("take.wav".into());
+        write_index(root, &index, &cancel).unwrap();
+        write_meshes(root, 12, 4, &meshes(12, 4), &cancel).unwrap();
+        for camera in &index.cameras {
+            for i in 0..12 {
+                let level = if i == 6 { 230 } else { 20 };
+                write_image(root, camera, i, &[level; 32 * 24 * 3], &cancel).unwrap();
+            }
+        }
+        let rate = 16_000;
+        let sound: Vec<i16> = (0..rate * 12 / 25)
+            .map(|i| {
+                let t = i as f64 / rate as f64;
+                if t < 6.0 / 25.0 {
+                    0
+                } else {
+                    ((t * 2.0 * std::f64::consts::PI * 440.0).sin() * 12_000.0) as i16
+                }
+            })
+            .collect();
+        std::fs::write(root.join("take.wav"), pcm16(rate as u32, 1, &sound)).unwrap();
+        Capture::open(root).unwrap()
+    }
+
+    #[test]
+    fn the_camera_video_keeps_pictures_and_sound_in_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let capture = flash_capture(dir.path());
+        let out = dir.path().join("left.mp4");
+        let clip = Clip {
+            camera: "left".into(),
+            first: 2,
+            count: 8,
+        };
+        camera_video(&capture, &clip, &out, &Quiet, &CancelToken::new()).unwrap();
+        let probe = ffprobe(&out);
+        let streams = probe["streams"].as_array().unwrap();
+        let video = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
+        assert_eq!(number(video, "nb_read_frames"), 8.0);
+        assert_eq!((number(video, "width"), number(video, "height")), (32.0, 24.0));
+        // Frame 6 of the take is the clip's fifth picture, and its sound starts with it.
+        let brightness = |n: usize| {
+            let rgb = decoded_frame_rgb(&out, n);
+            rgb.iter().map(|&v| v as f64).sum::<f64>() / rgb.len() as f64
+        };
+        assert!(brightness(4) > 180.0 && brightness(3) < 60.0 && brightness(5) < 60.0);
+        let sound = decoded_audio(&out);
+        let rate = number(
+            streams.iter().find(|s| s["codec_type"] == "audio").unwrap(),
+            "sample_rate",
+        );
+        let onset = sound.iter().position(|s| s.abs() > 0.05).unwrap() as f64 / rate;
+        assert!(
+            (onset - 4.0 / 25.0).abs() < 0.003,
+            "the tone starts at {onset:.4} s, not 0.16 s"
+        );
+        // The sound lasts as long as the pictures, up to the last AAC frame's padding.
+        let extra = sound.len() as f64 - 8.0 / 25.0 * rate;
+        assert!((0.0..1024.0).contains(&extra), "{} samples at {rate}", sound.len());
+
+        let bad = Clip {
+            camera: "middle".into(),
+            ..clip
+        };
+        let error = camera_video(&capture, &bad, &out, &Quiet, &CancelToken::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("no camera `middle`") && error.contains("left, right"),
+            "{error}"
+        );
+    }
+}

@@ -3,10 +3,12 @@
 //! are curves, image sequences play as frames; face models and motion are a
 //! shaded mesh in the 3D [`viewport`], and avatars (and any Gaussian set)
 //! Gaussian splats there, posed by the run's motion when they are bound to a
-//! face. Every timed preview shares one playhead ([`transport`]), which also
-//! plays the graph's audio in sync.
+//! face; a capture is a contact sheet of its cameras. Every timed preview
+//! shares one playhead ([`transport`]), which also plays the graph's audio in
+//! sync.
 
 pub mod avatar;
+pub mod capture;
 pub mod curves;
 pub mod frames;
 pub mod heatmap;
@@ -24,6 +26,7 @@ use egui_wgpu::RenderState;
 use gspeech_sdk::{Outputs, PortType, Record, Value};
 
 use self::avatar::AvatarView;
+use self::capture::CaptureView;
 use self::mesh::{FaceMesh, Geometry};
 use self::transport::{Sound, Transport};
 use self::viewport::{OrbitCamera, Scene, Viewport};
@@ -41,6 +44,7 @@ pub struct Previews {
     /// The avatar shown last, under a key of it and the run's faces and motions.
     avatar: Option<(u64, Result<Arc<AvatarView>, String>)>,
     scene: Option<(u64, Scene)>,
+    capture: CaptureView,
     output: HashMap<String, String>,
 }
 
@@ -61,6 +65,7 @@ impl Previews {
             faces: HashMap::new(),
             avatar: None,
             scene: None,
+            capture: CaptureView::default(),
             output: HashMap::new(),
         }
     }
@@ -200,6 +205,13 @@ impl Previews {
                     ui.add(egui::Image::new((tex.id(), Vec2::new(h * aspect, h))));
                     ui.weak(format!("frame {} of {count}", index + 1));
                 }
+            }
+            PortType::Dataset if capture::is_capture(record) => {
+                let (frames, fps) = capture::timing(record);
+                self.transport.set_duration(frames as f64 / fps);
+                self.transport.controls(ui, sound);
+                let time = self.transport.time();
+                self.capture.show(ui, record, time, height - 20.0);
             }
             _ => {
                 ui.weak("No picture for this kind of value; its summary is above.");
