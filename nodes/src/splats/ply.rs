@@ -9,6 +9,10 @@
 //! `f_rest_*` coefficients are channel-major (all of red's, then green's, then
 //! blue's), as the original implementation writes them. Writing produces
 //! binary little-endian in the original property order.
+//!
+//! The same reader takes plain polygon meshes ([`parse_mesh`]): the `vertex`
+//! element's positions and the `face` element's vertex index lists, as mesh
+//! trackers export them.
 
 use std::path::Path;
 
@@ -127,6 +131,131 @@ pub fn parse(bytes: &[u8], cancel: &CancelToken) -> Result<Gaussians, ParseError
     }
     g.sh = sh.into();
     Ok(g)
+}
+
+/// A polygon mesh read from a PLY file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PlyMesh {
+    /// Vertex positions (`x`, `y`, `z` of the `vertex` element).
+    pub positions: Vec<[f32; 3]>,
+    /// Polygons as 0-based vertex indices (the `face` element's `vertex_indices` or `vertex_index` lists).
+    pub polygons: Vec<Vec<u32>>,
+}
+
+/// The file's bytes as a polygon mesh; other elements and properties are
+/// skipped. Errors say which element, row and property is wrong.
+pub fn parse_mesh(bytes: &[u8]) -> Result<PlyMesh, String> {
+    let header = Header::parse(bytes)?;
+    let mut data = Data {
+        bytes: &bytes[header.data_start..],
+        at: 0,
+        format: header.format,
+    };
+    let mut mesh = PlyMesh::default();
+    let mut has_vertices = false;
+    for element in &header.elements {
+        // Every row of an element with properties takes at least a byte, so a
+        // count beyond the data is a damaged header, refused before looping.
+        if element.count > data.bytes.len() {
+            return Err(format!(
+                "element `{}` claims {} rows, more than the {} bytes of data after the header hold",
+                element.name,
+                element.count,
+                data.bytes.len()
+            ));
+        }
+        let at = |row: usize, property: &Property, e: String| {
+            format!(
+                "element `{}` row {row}, property `{}`: {e}",
+                element.name, property.name
+            )
+        };
+        match element.name.as_str() {
+            "vertex" => {
+                let axis = |name: &str| {
+                    element
+                        .properties
+                        .iter()
+                        .position(|p| p.name == name && p.list_count.is_none())
+                        .ok_or_else(|| format!("the `vertex` element has no `{name}` property"))
+                };
+                let axes = [axis("x")?, axis("y")?, axis("z")?];
+                has_vertices = true;
+                for row in 0..element.count {
+                    let mut position = [0f32; 3];
+                    for (k, property) in element.properties.iter().enumerate() {
+                        let value = data.read(property).map_err(|e| at(row, property, e))?;
+                        if let Some(a) = axes.iter().position(|&i| i == k) {
+                            position[a] = value as f32;
+                            if !position[a].is_finite() {
+                                return Err(at(row, property, format!("{value} is not a finite number")));
+                            }
+                        }
+                    }
+                    mesh.positions.push(position);
+                }
+            }
+            "face" => {
+                let indices = element
+                    .properties
+                    .iter()
+                    .position(|p| {
+                        matches!(p.name.as_str(), "vertex_indices" | "vertex_index") && p.list_count.is_some()
+                    })
+                    .ok_or("the `face` element has no `vertex_indices` list")?;
+                for row in 0..element.count {
+                    for (k, property) in element.properties.iter().enumerate() {
+                        if k != indices {
+                            data.skip(property).map_err(|e| at(row, property, e))?;
+                            continue;
+                        }
+                        let polygon = data
+                            .list(property)
+                            .map_err(|e| at(row, property, e))?
+                            .into_iter()
+                            .map(|v| {
+                                u32::try_from(v as i64)
+                                    .ok()
+                                    .filter(|_| v.fract() == 0.0)
+                                    .ok_or_else(|| format!("{v} is not a vertex index"))
+                            })
+                            .collect::<Result<Vec<u32>, String>>()
+                            .map_err(|e| at(row, property, e))?;
+                        if polygon.len() < 3 {
+                            return Err(at(
+                                row,
+                                property,
+                                format!("a polygon needs 3 corners, not {}", polygon.len()),
+                            ));
+                        }
+                        mesh.polygons.push(polygon);
+                    }
+                }
+            }
+            _ => {
+                for row in 0..element.count {
+                    for property in &element.properties {
+                        data.skip(property).map_err(|e| at(row, property, e))?;
+                    }
+                }
+            }
+        }
+    }
+    if !has_vertices {
+        return Err("has no `vertex` element: it is not a mesh".into());
+    }
+    let count = mesh.positions.len();
+    if let Some((row, v)) = mesh
+        .polygons
+        .iter()
+        .enumerate()
+        .find_map(|(row, p)| p.iter().find(|&&v| v as usize >= count).map(|&v| (row, v)))
+    {
+        return Err(format!(
+            "element `face` row {row}: vertex index {v} is out of range (the file has {count} vertices)"
+        ));
+    }
+    Ok(mesh)
 }
 
 /// The file's bytes for a set of Gaussians (binary little-endian, original property order).
@@ -408,6 +537,19 @@ impl Data<'_> {
         self.read(property).map(|_| ())
     }
 
+    /// A list property's items.
+    fn list(&mut self, property: &Property) -> Result<Vec<f64>, String> {
+        let count_type = property
+            .list_count
+            .ok_or_else(|| format!("the property `{}` is a number, not a list", property.name))?;
+        let count = self.scalar(count_type)? as usize;
+        // Each item takes at least a byte: a longer list is a damaged file.
+        if count > self.bytes.len() - self.at.min(self.bytes.len()) {
+            return Err(format!("a list of {count} items runs past the end of the file"));
+        }
+        (0..count).map(|_| self.scalar(property.value)).collect()
+    }
+
     fn scalar(&mut self, ty: Scalar) -> Result<f64, String> {
         if self.format == Format::Ascii {
             return self.token(ty);
@@ -589,6 +731,72 @@ mod tests {
             assert_eq!(g.rotations[0], [1.0, 0.0, 0.0, 0.0], "normalised");
             assert_eq!(g.rotations[1], [0.0, 0.0, 0.6, 0.8]);
         }
+    }
+
+    #[test]
+    fn meshes_are_read_in_every_format_with_their_polygons() {
+        let header = |format: &str| {
+            format!(
+                "ply\nformat {format} 1.0\nelement vertex 4\nproperty double z\nproperty float x\n\
+                 property uchar red\nproperty float y\nelement face 2\nproperty uchar flags\n\
+                 property list uchar uint vertex_indices\nend_header\n"
+            )
+        };
+        let rows: [[f64; 4]; 4] = [
+            [0.5, 0.0, 9.0, 1.0],
+            [0.0, 1.0, 9.0, 0.0],
+            [0.0, 1.0, 9.0, 1.0],
+            [-0.25, 0.0, 9.0, 0.0],
+        ];
+        let ascii = header("ascii")
+            + &rows.map(|r| format!("{} {} {} {}\n", r[0], r[1], r[2], r[3])).concat()
+            + "7 4 0 1 2 3\n7 3 3 2 1\n";
+        let mut binary = header("binary_little_endian").into_bytes();
+        for r in rows {
+            binary.extend(r[0].to_le_bytes());
+            binary.extend((r[1] as f32).to_le_bytes());
+            binary.push(r[2] as u8);
+            binary.extend((r[3] as f32).to_le_bytes());
+        }
+        for polygon in [&[0u32, 1, 2, 3][..], &[3, 2, 1]] {
+            binary.extend([7, polygon.len() as u8]);
+            polygon.iter().for_each(|v| binary.extend(v.to_le_bytes()));
+        }
+        for bytes in [ascii.as_bytes(), &binary] {
+            let mesh = parse_mesh(bytes).unwrap();
+            assert_eq!(
+                mesh.positions,
+                [[0.0, 1.0, 0.5], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, -0.25]]
+            );
+            assert_eq!(mesh.polygons, [vec![0, 1, 2, 3], vec![3, 2, 1]]);
+        }
+        let bad = |from: &str, to: &str| parse_mesh(ascii.replace(from, to).as_bytes()).unwrap_err();
+        assert_eq!(
+            bad("7 3 3 2 1", "7 3 3 2 4"),
+            "element `face` row 1: vertex index 4 is out of range (the file has 4 vertices)"
+        );
+        assert_eq!(
+            bad("7 3 3 2 1", "7 2 3 2"),
+            "element `face` row 1, property `vertex_indices`: a polygon needs 3 corners, not 2"
+        );
+        assert_eq!(
+            bad("7 3 3 2 1", "7 3 3 2.5 1"),
+            "element `face` row 1, property `vertex_indices`: `2.5` is not a whole number"
+        );
+        assert_eq!(
+            bad("property float y\n", ""),
+            "the `vertex` element has no `y` property"
+        );
+        assert_eq!(
+            bad("element face 2", "element face 900"),
+            "element `face` claims 900 rows, more than the 60 bytes of data after the header hold"
+        );
+        let mut cut = binary.clone();
+        cut[binary.len() - 13] = 200;
+        assert_eq!(
+            parse_mesh(&cut).unwrap_err(),
+            "element `face` row 1, property `vertex_indices`: a list of 200 items runs past the end of the file"
+        );
     }
 
     #[test]
