@@ -195,6 +195,20 @@ impl Flame {
     /// expression coefficients `[B, E′]` (S′ ≤ S and E′ ≤ E: the first
     /// directions) and axis-angle joint rotations `[B, J, 3]`.
     pub fn forward(&self, shape: &Tensor, expression: &Tensor, pose: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_with_offsets(shape, expression, pose, None)
+    }
+
+    /// [`Flame::forward`] with per-vertex `offsets` (`[V, 3]`, or `[B, V, 3]`)
+    /// added to the shaped rest mesh before the joints are regressed from it
+    /// and it is posed: the personal `static_offset` GaussianAvatars and VHAP
+    /// fit on top of FLAME.
+    pub fn forward_with_offsets(
+        &self,
+        shape: &Tensor,
+        expression: &Tensor,
+        pose: &Tensor,
+        offsets: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
         let (batch, joints) = (pose.dim(0)?, self.joint_count());
         let v = self.vertex_count();
         if pose.dims() != [batch, joints, 3] {
@@ -207,8 +221,17 @@ impl Flame {
             }
             coefficients.matmul(&dirs.narrow(1, 0, used)?.t()?)
         };
-        let shaped = (directions(shape, &self.shape_dirs)? + directions(expression, &self.expression_dirs)?)?
+        let mut shaped = (directions(shape, &self.shape_dirs)? + directions(expression, &self.expression_dirs)?)?
             .broadcast_add(&self.template)?;
+        if let Some(offsets) = offsets {
+            if ![v * 3, batch * v * 3].contains(&offsets.elem_count()) {
+                candle_core::bail!(
+                    "offsets are {:?}, expected [{v}, 3] or [{batch}, {v}, 3]",
+                    offsets.dims()
+                );
+            }
+            shaped = shaped.broadcast_add(&offsets.reshape(((), v * 3))?)?;
+        }
         let joint_positions = self
             .joint_regressor
             .broadcast_matmul(&shaped.reshape((batch, v, 3))?)?
@@ -539,6 +562,57 @@ mod tests {
         for (g, e) in got.iter().zip(&expected) {
             assert!(close(*g, *e), "{g:?} vs {e:?}");
         }
+    }
+
+    #[test]
+    fn offsets_move_the_rest_mesh_and_its_joints() {
+        let arrays = synthetic(true);
+        let offsets: Vec<f32> = (0..24).map(|i| ((i * 5 % 7) as f32 - 3.0) / 20.0).collect();
+        // The same model with the offsets in its template is the reference.
+        let mut moved = arrays.clone();
+        let template = (&arrays["v_template"].to_dtype(DType::F32).unwrap()
+            + Tensor::from_slice(&offsets, (8, 3), &Device::Cpu).unwrap())
+        .unwrap();
+        moved.insert("v_template".into(), template);
+        let (flame, reference) = (load(arrays), load(moved));
+        let cpu = &Device::Cpu;
+        let shape = Tensor::from_slice(&[0.3f32, -0.2, 0.1], (1, 3), cpu).unwrap();
+        let expression = Tensor::from_slice(&[0.5f32, 1.0], (1, 2), cpu).unwrap();
+        let mut pose = [[0.0f32; 3]; 5];
+        pose[0] = [0.1, -0.2, 0.05];
+        pose[2] = [0.35, 0.0, 0.1];
+        let pose = Tensor::from_slice(pose.as_flattened(), (1, 5, 3), cpu).unwrap();
+        let expected = reference
+            .forward(&shape, &expression, &pose)
+            .unwrap()
+            .flatten_all()
+            .unwrap();
+        for dims in [&[8usize, 3][..], &[1, 8, 3]] {
+            let offsets = Tensor::from_slice(&offsets, dims, cpu).unwrap();
+            let got = flame
+                .forward_with_offsets(&shape, &expression, &pose, Some(&offsets))
+                .unwrap()
+                .flatten_all()
+                .unwrap();
+            let error: f32 = (got - &expected)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar()
+                .unwrap();
+            assert!(error < 1e-5, "{error}");
+        }
+        let wrong = Tensor::zeros((9, 3), DType::F32, cpu).unwrap();
+        let err = flame
+            .forward_with_offsets(&shape, &expression, &pose, Some(&wrong))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("offsets are [9, 3], expected [8, 3] or [1, 8, 3]"),
+            "{err}"
+        );
     }
 
     #[test]
