@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use gspeech_sdk::Node;
 
-pub use model::FaceModel;
+pub use model::{FaceModel, FaceModelFile};
 pub use names::{canonical_name, find_name};
 pub use offsets::Offsets;
 pub use rig::{FaceRig, FaceUvs, Region, add_shapes, blend, to_ranges, vertex_normals};

@@ -1,5 +1,7 @@
 //! `face.model`: a face rig from a file.
 
+use std::path::Path;
+
 use gspeech_sdk::{
     FileFilter, Inputs, Node, NodeError, NodeSpec, Outputs, ParamSpec, Params, PathRole, PortSpec, PortType,
     RunContext, Value,
@@ -7,6 +9,43 @@ use gspeech_sdk::{
 
 use super::asset::read_asset;
 use super::flame::{Flame, FlameConfig};
+use super::rig::FaceRig;
+
+/// A face model file, loaded.
+pub enum FaceModelFile {
+    /// A blendshape rig from its manifest.
+    Rig(Box<FaceRig>),
+    /// A user-supplied FLAME model.
+    Flame(Flame),
+}
+
+impl FaceModelFile {
+    /// Reads a face model manifest (`.json`) or a FLAME file (`.safetensors`,
+    /// `.npz`, split by `flame`), chosen by the file's extension.
+    pub fn open(path: &Path, flame: FlameConfig) -> Result<FaceModelFile, NodeError> {
+        let extension = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        match extension.as_str() {
+            "json" => Ok(FaceModelFile::Rig(Box::new(read_asset(path)?))),
+            "safetensors" | "npz" => Ok(FaceModelFile::Flame(Flame::from_file(path, flame)?)),
+            _ => Err(NodeError::file(
+                path,
+                "is neither a face model manifest (.json) nor a FLAME file (.safetensors, .npz)",
+            )),
+        }
+    }
+
+    /// The mesh and its linear shapes as a rig (FLAME's without its skinning);
+    /// `path` is the file's, for errors.
+    pub fn into_rig(self, path: &Path) -> Result<FaceRig, NodeError> {
+        match self {
+            FaceModelFile::Rig(rig) => Ok(*rig),
+            FaceModelFile::Flame(flame) => flame.to_rig().map_err(|e| NodeError::file(path, e)),
+        }
+    }
+}
 
 /// Loads a face model: a converted blendshape rig (`.json` manifest) or a
 /// user-supplied FLAME file (`.safetensors` or `.npz`).
@@ -43,28 +82,12 @@ impl Node for FaceModel {
 
     fn run(&self, ctx: &RunContext, _inputs: &Inputs, params: &Params) -> Result<Outputs, NodeError> {
         let path = params.path("path")?;
-        let extension = path
-            .extension()
-            .map(|e| e.to_string_lossy().to_lowercase())
-            .unwrap_or_default();
-        let record = match extension.as_str() {
-            "json" => read_asset(path)?.to_record(),
-            "safetensors" | "npz" => {
-                let config = FlameConfig {
-                    shape_params: params.int("flame_shape_params")? as usize,
-                };
-                let flame = Flame::from_file(path, config)?;
-                flame.to_record().map_err(|e| NodeError::file(path, e))?
-            }
-            _ => {
-                return Err(NodeError::param(
-                    "path",
-                    format!(
-                        "{} is neither a face model manifest (.json) nor a FLAME file (.safetensors, .npz)",
-                        path.display()
-                    ),
-                ));
-            }
+        let config = FlameConfig {
+            shape_params: params.int("flame_shape_params")? as usize,
+        };
+        let record = match FaceModelFile::open(path, config)? {
+            FaceModelFile::Rig(rig) => rig.to_record(),
+            FaceModelFile::Flame(flame) => flame.to_record().map_err(|e| NodeError::file(path, e))?,
         };
         let count = |name: &str| record.tensor(name).map_or(0, |t| t.shape()[0]);
         ctx.info(&format!(
