@@ -162,27 +162,49 @@ pub fn read_header(path: &Path) -> Result<Header, NodeError> {
 pub fn read(path: &Path) -> Result<(Vec<usize>, Vec<f32>), NodeError> {
     let header = read_header(path)?;
     let size = std::fs::metadata(path).map_err(|e| NodeError::file(path, e))?.len();
-    let needed = element_count(&header.shape).and_then(|n| n.checked_mul(header.dtype.size));
-    let stored = size - header.data_offset as u64;
-    if needed.map(|n| n as u64) != Some(stored) {
-        return Err(NodeError::file(
-            path,
-            format!(
-                "holds {stored} bytes of data, but its header's shape {:?} of {}-byte floats needs {}",
-                header.shape,
-                header.dtype.size,
-                needed.map_or("more than can be addressed".into(), |n| n.to_string())
-            ),
-        ));
-    }
+    check_data(&header, size - header.data_offset as u64).map_err(|e| NodeError::file(path, e))?;
     let bytes = std::fs::read(path).map_err(|e| NodeError::file(path, e))?;
+    Ok(values(&header, &bytes))
+}
+
+/// The shape and row-major values of a `.npy` file's bytes (an entry of an
+/// `.npz` archive); the error says what is wrong, for the caller to name the file.
+pub fn parse(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), String> {
+    let (length, offset) = header_length(bytes)?;
+    let text = bytes.get(offset..offset + length).ok_or_else(|| {
+        format!(
+            "is not a .npy file: its header claims {length} bytes, beyond its {}",
+            bytes.len()
+        )
+    })?;
+    let header = parse_header(text, offset + length)?;
+    check_data(&header, (bytes.len() - header.data_offset) as u64)?;
+    Ok(values(&header, bytes))
+}
+
+/// Whether `stored` bytes of data are what the header's shape needs.
+fn check_data(header: &Header, stored: u64) -> Result<(), String> {
+    let needed = element_count(&header.shape).and_then(|n| n.checked_mul(header.dtype.size));
+    if needed.map(|n| n as u64) == Some(stored) {
+        return Ok(());
+    }
+    Err(format!(
+        "holds {stored} bytes of data, but its header's shape {:?} of {}-byte floats needs {}",
+        header.shape,
+        header.dtype.size,
+        needed.map_or("more than can be addressed".into(), |n| n.to_string())
+    ))
+}
+
+/// The values of a file whose data [`check_data`] accepted, as f32.
+fn values(header: &Header, bytes: &[u8]) -> (Vec<usize>, Vec<f32>) {
     let values = decode_values(
         &bytes[header.data_offset..],
         header.dtype,
         &header.shape,
         header.fortran_order,
     );
-    Ok((header.shape, values.into_iter().map(|v| v as f32).collect()))
+    (header.shape.clone(), values.into_iter().map(|v| v as f32).collect())
 }
 
 fn read_up_to(file: &mut File, buffer: &mut [u8]) -> std::io::Result<usize> {
