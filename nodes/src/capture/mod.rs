@@ -5,11 +5,13 @@
 //!
 //! - [`format`]: the folder's files, their types, readers and writers;
 //! - [`check`]: every problem a capture can have, each naming its file and entry;
+//! - [`import`]: other tools' capture layouts converted to this one;
 //! - `capture.load`: the node that opens and checks a capture;
 //! - [`preview`]: a contact sheet of every camera and a video of one, to check a capture by eye.
 
 pub mod check;
 pub mod format;
+pub mod import;
 mod load;
 pub mod preview;
 pub mod studio;

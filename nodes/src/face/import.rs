@@ -384,7 +384,7 @@ struct TriangleMesh {
 
 /// Corner triples of a polygon: a triangle as is, a quad split along its
 /// shorter diagonal (the flatter, better-shaped pair), larger polygons as a fan.
-fn split_polygon(corners: &[u32], positions: &[[f32; 3]]) -> Vec<[usize; 3]> {
+pub(crate) fn split_polygon(corners: &[u32], positions: &[[f32; 3]]) -> Vec<[usize; 3]> {
     match corners.len() {
         3 => vec![[0, 1, 2]],
         4 => {
