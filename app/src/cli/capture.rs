@@ -1,13 +1,16 @@
-//! `gspeech capture`: describing and checking multi-view captures.
+//! `gspeech capture`: describing, checking, previewing and importing multi-view captures.
 
 use std::path::{Path, PathBuf};
 
-use clap::Subcommand;
+use clap::{Args, Subcommand, ValueEnum};
 use gspeech_nodes::capture::Capture;
 use gspeech_nodes::capture::format::SPLITS;
 
 use gspeech_nodes::capture::format::encode_png;
+use gspeech_nodes::capture::import::nerf::CyOrigin;
+use gspeech_nodes::capture::import::{ImportOptions, Source, import};
 use gspeech_nodes::capture::preview::{Clip, camera_video, contact_sheet};
+use gspeech_nodes::face::flame::FlameConfig;
 use gspeech_sdk::fs::write_atomic;
 use gspeech_sdk::{CancelToken, NodeError};
 
@@ -48,6 +51,66 @@ pub enum CaptureCommand {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Convert a capture in another tool's layout into a new capture folder (see the README's
+    /// "Importing captures").
+    Import(ImportArgs),
+}
+
+/// `gspeech capture import`'s arguments.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The source's layout.
+    #[arg(long = "from", value_name = "FORMAT")]
+    from: ImportFormat,
+    /// The folder holding the source's transforms files.
+    src: PathBuf,
+    /// The capture folder to write: new, or empty.
+    dir: PathBuf,
+    /// gaussian-avatars: the FLAME model the parameters were tracked on (converted by
+    /// scripts/convert_flame.py).
+    #[arg(long, value_name = "FILE")]
+    flame: Option<PathBuf>,
+    /// transforms: the meshes' face model (a .json manifest or a FLAME file) [default: a model
+    /// of the first mesh's topology, written into the capture].
+    #[arg(long, value_name = "FILE")]
+    face: Option<PathBuf>,
+    /// transforms: a folder of NNNNN.obj or NNNNN.ply meshes named by timestep, instead of the
+    /// frames' mesh_path.
+    #[arg(long, value_name = "DIR")]
+    meshes: Option<PathBuf>,
+    /// transforms: the length unit of the meshes and cameras, for a model of the first mesh
+    /// [default: m].
+    #[arg(long)]
+    units: Option<String>,
+    /// The rate the timesteps were taken at: a frame's time is its timestep over it.
+    #[arg(long, default_value_t = 25.0, value_name = "RATE")]
+    fps: f64,
+    /// Where the files' cy counts from [default: bottom for gaussian-avatars, as VHAP writes
+    /// it; top for transforms].
+    #[arg(long, value_name = "ORIGIN")]
+    cy_origin: Option<CyOriginArg>,
+    /// How many of a FLAME file's shape directions are identity (300 in FLAME 2020 and 2023).
+    #[arg(long, default_value_t = 300, value_name = "N")]
+    flame_shape_params: usize,
+}
+
+/// The layouts `capture import` reads.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportFormat {
+    /// GaussianAvatars / NeRSemble as VHAP exports it: transforms_{train,val,test}.json, images,
+    /// fg_masks and per-timestep FLAME parameters.
+    GaussianAvatars,
+    /// NeRF transforms.json with one OBJ or PLY mesh per timestep.
+    Transforms,
+}
+
+/// Where `cy` counts from.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CyOriginArg {
+    /// The top row (OpenCV, instant-ngp, nerfstudio).
+    Top,
+    /// The bottom row (VHAP's OpenGL cameras).
+    Bottom,
 }
 
 /// Runs a `capture` subcommand.
@@ -80,7 +143,94 @@ pub fn main(command: &CaptureCommand) -> u8 {
                 }
             }
         }
+        CaptureCommand::Import(args) => import_command(args),
     }
+}
+
+impl ImportArgs {
+    /// The source the arguments describe, or what is wrong with them.
+    fn source(&self) -> Result<Source, &'static str> {
+        match self.from {
+            ImportFormat::GaussianAvatars => {
+                if self.face.is_some() || self.meshes.is_some() || self.units.is_some() {
+                    return Err("--face, --meshes and --units are for --from transforms");
+                }
+                let flame = self.flame.clone().ok_or(
+                    "--from gaussian-avatars needs --flame FILE, the FLAME model the parameters were tracked on",
+                )?;
+                Ok(Source::GaussianAvatars { flame })
+            }
+            ImportFormat::Transforms => {
+                if self.flame.is_some() {
+                    return Err("--flame is for --from gaussian-avatars; give a FLAME face model with --face");
+                }
+                Ok(Source::Transforms {
+                    meshes: self.meshes.clone(),
+                    face: self.face.clone(),
+                    units: self.units.clone().unwrap_or_else(|| "m".into()),
+                })
+            }
+        }
+    }
+}
+
+fn import_command(args: &ImportArgs) -> u8 {
+    let source = match args.source() {
+        Ok(source) => source,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return EXIT_INVALID;
+        }
+    };
+    let options = ImportOptions {
+        fps: args.fps,
+        cy_origin: args.cy_origin.map(|origin| match origin {
+            CyOriginArg::Top => CyOrigin::Top,
+            CyOriginArg::Bottom => CyOrigin::Bottom,
+        }),
+        flame: FlameConfig {
+            shape_params: args.flame_shape_params,
+        },
+    };
+    let (src, dir) = (&args.src, &args.dir);
+    let cancel = CancelToken::new();
+    install_interrupt_handler(&cancel);
+    let reporter = TerminalReporter::new("importing");
+    let result = import(&source, src, dir, &options, &reporter, &cancel);
+    reporter.clear();
+    let capture = match result {
+        Ok(capture) => capture,
+        Err(NodeError::Cancelled) => return EXIT_CANCELLED,
+        Err(NodeError::Param { message, .. }) => {
+            eprintln!("error: {message}");
+            return EXIT_INVALID;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_NODE_FAILED;
+        }
+    };
+    let index = &capture.index;
+    let held_out = index.cameras.iter().filter(|c| c.held_out).count();
+    let per_split: Vec<String> = SPLITS
+        .iter()
+        .map(|split| format!("{} {split}", capture.split(split).count()))
+        .collect();
+    let face = &index.face_model;
+    println!(
+        "{} cameras ({held_out} held out), {} frames ({}), meshes on \"{}\" ({} vertices, {}){}",
+        index.cameras.len(),
+        index.frames.len(),
+        per_split.join(", "),
+        face.name,
+        face.vertices,
+        face.units,
+        face.path
+            .as_ref()
+            .map_or(String::new(), |p| format!(", written as {p}"))
+    );
+    println!("wrote {}", dir.display());
+    EXIT_OK
 }
 
 fn info(dir: &Path) -> u8 {
