@@ -1,8 +1,9 @@
-//! `.npz` archives of float arrays, as `numpy.savez` writes them, read with
-//! bounds: the archive's size is capped, and each entry's declared size and
-//! `.npy` header are checked against the bytes it holds before anything is
-//! allocated for it (`candle_core::Tensor::read_npz` allocates what a header
-//! claims first).
+//! `.npz` archives of float arrays, as `numpy.savez` and
+//! `numpy.savez_compressed` write them, read with bounds: the archive's size
+//! is capped, each entry inflates to at most the same cap whatever its header
+//! says, and each `.npy` header is checked against the bytes it holds before
+//! anything is allocated for it (`candle_core::Tensor::read_npz` allocates
+//! what a header claims first).
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
@@ -26,7 +27,6 @@ pub struct Array {
 /// by name (without `.npy`); those it lacks are left out.
 pub fn read(path: &Path, max_bytes: u64, wanted: &[&str]) -> Result<BTreeMap<String, Array>, NodeError> {
     let bytes = read_bounded(path, max_bytes)?;
-    let total = bytes.len() as u64;
     let bad = |message: String| NodeError::file(path, message);
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| bad(format!("is not an .npz archive (numpy.savez's zip of .npy files): {e}")))?;
@@ -37,25 +37,28 @@ pub fn read(path: &Path, max_bytes: u64, wanted: &[&str]) -> Result<BTreeMap<Str
             Ok(entry) => entry,
             Err(zip::result::ZipError::FileNotFound) => continue,
             Err(e) => {
-                return Err(bad(format!(
-                    "`{name}` cannot be read: {e} (numpy.savez_compressed archives are not read; save with numpy.savez)"
-                )));
+                return Err(bad(format!("`{name}` cannot be read: {e}")));
             }
         };
-        // A stored entry is no larger than the archive: the declared size is
-        // checked before anything is allocated for it.
+        // The declared size is checked before anything is allocated for it,
+        // and no more than the cap is inflated whatever it says.
         let size = entry.size();
-        if size > total {
+        if size > max_bytes {
             return Err(bad(format!(
-                "`{name}` claims {size} bytes, more than the archive's {total}"
+                "`{name}` claims {size} bytes, more than the {max_bytes} an import reads"
             )));
         }
         let mut data = Vec::with_capacity(size as usize);
         entry
             .by_ref()
-            .take(size)
+            .take(max_bytes + 1)
             .read_to_end(&mut data)
             .map_err(|e| bad(format!("`{name}` cannot be read: {e}")))?;
+        if data.len() as u64 > max_bytes {
+            return Err(bad(format!(
+                "`{name}` inflates to more than the {max_bytes} bytes an import reads"
+            )));
+        }
         let (shape, values) = npy::parse(&data).map_err(|e| bad(format!("`{key}` {e}")))?;
         arrays.insert(key.to_string(), Array { shape, values });
     }

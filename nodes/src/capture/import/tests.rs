@@ -456,6 +456,33 @@ fn npz_entries_claiming_more_than_they_hold_are_refused_before_allocating() {
 }
 
 #[test]
+fn compressed_npz_archives_read_as_stored_ones() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n";
+    npy.extend((header.len() as u16).to_le_bytes());
+    npy.extend(header.as_bytes());
+    npy.extend([0.5f32, -1.0, 2.0, 3.0, 4.0, 1e-3].iter().flat_map(|v| v.to_le_bytes()));
+    let mut read = Vec::new();
+    for method in [zip::CompressionMethod::Stored, zip::CompressionMethod::Deflated] {
+        let path = dir.path().join(format!("{method:?}.npz"));
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        zip.start_file(
+            "expr.npy",
+            zip::write::SimpleFileOptions::default().compression_method(method),
+        )
+        .unwrap();
+        zip.write_all(&npy).unwrap();
+        zip.finish().unwrap();
+        read.push(npz::read(&path, 1 << 20, &["expr"]).unwrap());
+    }
+    assert_eq!(read[0]["expr"].shape, [2, 3]);
+    assert_eq!(read[0]["expr"].values, [0.5, -1.0, 2.0, 3.0, 4.0, 1e-3]);
+    assert_eq!(read[0], read[1]);
+}
+
+#[test]
 fn short_or_mismatched_mesh_sequences_are_named() {
     let (_dir, src) = copy("transforms");
     let folder = src.join("meshes");
