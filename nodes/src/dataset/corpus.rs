@@ -1,9 +1,13 @@
 //! The sentences the factory speaks: a text file with one sentence per line;
-//! blank lines and lines starting with `#` are skipped.
+//! blank lines and lines starting with `#` are skipped. Sentences (and
+//! recorded lines) are split into train, validation and test by
+//! [`assign_splits`].
 
 use std::path::Path;
 
 use gspeech_sdk::NodeError;
+
+use super::random::Rng;
 
 /// One sentence and where it came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,6 +51,42 @@ pub fn read_corpus(path: &Path) -> Result<Vec<Sentence>, NodeError> {
         return Err(NodeError::file(path, "has no sentences"));
     }
     Ok(sentences)
+}
+
+/// A split for each of `n` items (sentences, or recorded lines): shares for
+/// `val` and `test` by the fractions, each asked for getting at least one,
+/// the rest `train`, in an order shuffled by the seed's `label` stream. Too
+/// few items for the shares is an error on `param`, counting them as `noun`.
+pub fn assign_splits(
+    n: usize,
+    [val_fraction, test_fraction]: [f64; 2],
+    seed: u64,
+    label: &str,
+    [param, noun]: [&str; 2],
+) -> Result<Vec<&'static str>, NodeError> {
+    let share = |fraction: f64| {
+        if fraction > 0.0 {
+            ((n as f64 * fraction).round() as usize).max(1)
+        } else {
+            0
+        }
+    };
+    let (test, val) = (share(test_fraction), share(val_fraction));
+    if test + val >= n {
+        return Err(NodeError::param(
+            param,
+            format!(
+                "{n} {noun} leave none for training after {val} for validation and {test} for testing; use \
+                 more, or set `val_fraction` and `test_fraction` to 0 to train on every one"
+            ),
+        ));
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    Rng::stream(seed, label).shuffle(&mut order);
+    let mut split = vec!["train"; n];
+    order[..test].iter().for_each(|&i| split[i] = "test");
+    order[test..test + val].iter().for_each(|&i| split[i] = "val");
+    Ok(split)
 }
 
 #[cfg(test)]

@@ -110,6 +110,28 @@ pub struct Settings {
     pub room_tone: f64,
 }
 
+impl Default for Settings {
+    /// The factory's defaults (`dataset.synthesize`'s parameters): 25 fps,
+    /// 16 kHz, 165 words a minute, up to 1.5 s of silence at each end.
+    fn default() -> Settings {
+        Settings {
+            fps: 25.0,
+            sample_rate: 16_000,
+            rate: 165,
+            rate_jitter: 0.1,
+            pitch: 50,
+            pitch_jitter: 8,
+            identity_scale: 0.5,
+            blinks_per_minute: 17.0,
+            head_motion: 1.0,
+            silence: 1.5,
+            pause: 0.6,
+            phrase_pauses: 0.05,
+            room_tone: -55.0,
+        }
+    }
+}
+
 impl Settings {
     /// The settings as JSON metadata.
     pub fn to_json(&self) -> Json {
@@ -121,6 +143,24 @@ impl Settings {
             "room_tone": self.room_tone,
         })
     }
+}
+
+/// The rig expressions an ICT-FaceKit expression name (`mouthSmile_L`) drives,
+/// each with its factor: the name itself, its ARKit spelling
+/// (`mouthSmileLeft`), or an unsided shape shared by both sides (`browInnerUp`,
+/// each side driving it by half); `None` when the rig has none of these.
+pub fn resolve_expression(rig: &FaceRig, name: &str) -> Option<Vec<(usize, f32)>> {
+    if let Some(i) = rig.expression_index(name) {
+        return Some(vec![(i, 1.0)]);
+    }
+    let (base, side) = name
+        .strip_suffix("_L")
+        .map(|b| (b, "Left"))
+        .or_else(|| name.strip_suffix("_R").map(|b| (b, "Right")))?;
+    if let Some(i) = rig.expression_index(&format!("{base}{side}")) {
+        return Some(vec![(i, 1.0)]);
+    }
+    rig.expression_index(base).map(|i| vec![(i, 0.5)])
 }
 
 /// How the factory's expression names map onto a rig's expressions.
@@ -137,19 +177,7 @@ impl Driver {
     /// (`browInnerUp`, each side driving it by half). A name with none of these
     /// is an error listing every missing one.
     pub fn new(rig: &FaceRig) -> Result<Driver, String> {
-        let resolve = |name: &str| -> Option<Vec<(usize, f32)>> {
-            if let Some(i) = rig.expression_index(name) {
-                return Some(vec![(i, 1.0)]);
-            }
-            let (base, side) = name
-                .strip_suffix("_L")
-                .map(|b| (b, "Left"))
-                .or_else(|| name.strip_suffix("_R").map(|b| (b, "Right")))?;
-            if let Some(i) = rig.expression_index(&format!("{base}{side}")) {
-                return Some(vec![(i, 1.0)]);
-            }
-            rig.expression_index(base).map(|i| vec![(i, 0.5)])
-        };
+        let resolve = |name: &str| resolve_expression(rig, name);
         let names = MOUTH_SHAPES.iter().chain(UPPER_SHAPES.iter());
         let mut targets = Vec::new();
         let mut missing = Vec::new();
@@ -287,6 +315,15 @@ impl<'a> Stage<'a> {
         face
     }
 
+    /// A speaker's stored vertices with the rig's expression `weights` and
+    /// the head turned by `head` (axis-angle, radians).
+    pub fn pose(&self, body: &Body, weights: &[f32], head: [f32; 3]) -> Vec<f32> {
+        let mut posed = body.rest.clone();
+        add_shapes(&mut posed, &self.expressions, weights);
+        body.neck.apply(&mut posed, head);
+        posed
+    }
+
     /// Makes one sequence: `text` spoken by `speaker` (whose body is from
     /// [`Stage::body`]), with this sequence's own random stream.
     pub fn sequence(
@@ -373,11 +410,8 @@ impl<'a> Stage<'a> {
         }
 
         let mut vertices = Vec::with_capacity(frames * body.rest.len());
-        for (f, row) in weights.chunks_exact(k).enumerate() {
-            let mut posed = body.rest.clone();
-            add_shapes(&mut posed, &self.expressions, row);
-            body.neck.apply(&mut posed, upper.head[f]);
-            vertices.extend_from_slice(&posed);
+        for (row, &head) in weights.chunks_exact(k).zip(&upper.head) {
+            vertices.extend_from_slice(&self.pose(body, row, head));
         }
         Ok(Sequence {
             audio,

@@ -11,7 +11,7 @@ use gspeech_sdk::{
 use serde_json::{Value as Json, json};
 
 use super::align::{AlignError, align};
-use super::corpus::{Sentence, read_corpus};
+use super::corpus::{Sentence, assign_splits, read_corpus};
 use super::recordings::{Recording, read_recordings};
 use super::speech::Speech;
 use super::random::Rng;
@@ -38,6 +38,7 @@ pub struct Synthesize;
 
 impl Node for Synthesize {
     fn spec(&self) -> NodeSpec {
+        let defaults = Settings::default();
         NodeSpec::new("dataset.synthesize", 1, "Synthesize Speech Dataset")
             .doc(
                 "The synthetic capture factory: speaks each corpus sentence with eSpeak NG or Flite voices \
@@ -116,37 +117,37 @@ impl Node for Synthesize {
             ))
             .param(ParamSpec::float(
                 "fps",
-                25.0,
+                defaults.fps,
                 (Some(1.0), Some(240.0)),
                 "Motion frames per second.",
             ))
             .param(ParamSpec::int(
                 "sample_rate",
-                16000,
+                defaults.sample_rate as i64,
                 (Some(8000), Some(48000)),
                 "Audio sample rate of the WAV files.",
             ))
             .param(ParamSpec::int(
                 "rate",
-                165,
+                defaults.rate as i64,
                 (Some(80), Some(450)),
                 "Base speaking rate, words per minute.",
             ))
             .param(ParamSpec::float(
                 "rate_jitter",
-                0.1,
+                defaults.rate_jitter,
                 (Some(0.0), Some(0.5)),
                 "Each sequence's rate varies by up to this fraction.",
             ))
             .param(ParamSpec::int(
                 "pitch",
-                50,
+                defaults.pitch as i64,
                 (Some(0), Some(99)),
                 "Base pitch (eSpeak's 0-99 scale).",
             ))
             .param(ParamSpec::int(
                 "pitch_jitter",
-                8,
+                defaults.pitch_jitter as i64,
                 (Some(0), Some(40)),
                 "Each sequence's pitch varies by up to this much.",
             ))
@@ -164,45 +165,45 @@ impl Node for Synthesize {
             ))
             .param(ParamSpec::float(
                 "identity_scale",
-                0.5,
+                defaults.identity_scale,
                 (Some(0.0), Some(2.0)),
                 "Spread of each speaker's identity coefficients (0: the neutral face for all).",
             ))
             .param(ParamSpec::float(
                 "blinks_per_minute",
-                17.0,
+                defaults.blinks_per_minute as f64,
                 (Some(0.0), Some(60.0)),
                 "Average blink rate.",
             ))
             .param(ParamSpec::float(
                 "head_motion",
-                1.0,
+                defaults.head_motion as f64,
                 (Some(0.0), Some(3.0)),
                 "Scales head and neck motion (1: about ±2°, 0: none).",
             ))
             .param(ParamSpec::float(
                 "silence",
-                1.5,
+                defaults.silence,
                 (Some(0.0), Some(10.0)),
                 "Longest silence before and after the speech, seconds (each end drawn from 0 to this), \
                  so a model learns to rest.",
             ))
             .param(ParamSpec::float(
                 "pause",
-                0.6,
+                defaults.pause,
                 (Some(SHORTEST_PAUSE), Some(5.0)),
                 "Longest pause inside a sentence, seconds (each drawn from 0.1 s to this): after clause \
                  punctuation, and at phrase breaks.",
             ))
             .param(ParamSpec::float(
                 "phrase_pauses",
-                0.05,
+                defaults.phrase_pauses,
                 (Some(0.0), Some(1.0)),
                 "Chance of a pause after a word without punctuation.",
             ))
             .param(ParamSpec::float(
                 "room_tone",
-                -55.0,
+                defaults.room_tone,
                 (Some(-120.0), Some(-20.0)),
                 "Loudest room tone (a microphone's noise floor) under the speech, dBFS RMS; each sequence \
                  draws its level from 12 dB below this up to it.",
@@ -502,36 +503,6 @@ fn plan(
         }
     }
     Ok(planned)
-}
-
-/// A split for each of `n` items (sentences, or recorded lines): shares for
-/// `val` and `test` by the fractions, each asked for getting at least one,
-/// the rest `train`, in an order shuffled by the seed's `label` stream. Too
-/// few items for the shares is an error on `param`, counting them as `noun`.
-fn assign_splits(
-    n: usize,
-    [val_fraction, test_fraction]: [f64; 2],
-    seed: u64,
-    label: &str,
-    [param, noun]: [&str; 2],
-) -> Result<Vec<&'static str>, NodeError> {
-    let share = |fraction: f64| if fraction > 0.0 { ((n as f64 * fraction).round() as usize).max(1) } else { 0 };
-    let (test, val) = (share(test_fraction), share(val_fraction));
-    if test + val >= n {
-        return Err(NodeError::param(
-            param,
-            format!(
-                "{n} {noun} leave none for training after {val} for validation and {test} for testing; use \
-                 more, or set `val_fraction` and `test_fraction` to 0 to train on every one"
-            ),
-        ));
-    }
-    let mut order: Vec<usize> = (0..n).collect();
-    Rng::stream(seed, label).shuffle(&mut order);
-    let mut split = vec!["train"; n];
-    order[..test].iter().for_each(|&i| split[i] = "test");
-    order[test..test + val].iter().for_each(|&i| split[i] = "val");
-    Ok(split)
 }
 
 /// The recorded lines as sequences of their speaker: split like sentences,
