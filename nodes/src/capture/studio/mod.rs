@@ -12,9 +12,10 @@
 //! - [`ring`]: [`StudioRing`], calibrated cameras around the front of the head.
 //!
 //! A [`Subject`] holds what is computed once per face (rest shape, materials,
-//! landmark layout, occlusion); [`render_frame`] turns one frame's weights and
-//! posed vertices into RGBA8 pixels for one camera. Everything is
-//! deterministic: the same inputs give the same bytes.
+//! landmark layout, occlusion), a [`Pose`] what is computed once per frame
+//! (posed normals, wrinkle drive); [`render_view`] turns a pose into RGBA8
+//! pixels for one camera ([`render_frame`] does both for one view).
+//! Everything is deterministic: the same inputs give the same bytes.
 
 pub mod light;
 pub mod noise;
@@ -204,10 +205,56 @@ pub struct Image {
     pub rgba: Vec<u8>,
 }
 
-/// Renders one frame of `subject` seen by `camera`: `weights` are the frame's
-/// blendshape weights (one per expression of the rig; they drive the
-/// wrinkles), `posed` its vertex positions `[V * 3]` in world space (the
-/// expression, head motion and all, as the tracked mesh of a capture).
+impl Image {
+    /// The colour as RGB and the alpha as a mask, each row by row.
+    pub fn split(&self) -> (Vec<u8>, Vec<u8>) {
+        let rgb = self.rgba.chunks_exact(4).flat_map(|px| [px[0], px[1], px[2]]).collect();
+        let mask = self.rgba.chunks_exact(4).map(|px| px[3]).collect();
+        (rgb, mask)
+    }
+}
+
+/// One frame of a subject, prepared once for every camera that films it:
+/// the posed mesh, its vertex normals and the wrinkle drive of its weights.
+pub struct Pose<'a> {
+    posed: &'a [f32],
+    normals: Vec<[f32; 3]>,
+    drive: Drive,
+}
+
+impl<'a> Pose<'a> {
+    /// A frame of `subject`: `weights` are its blendshape weights (one per
+    /// expression of the rig; they drive the wrinkles), `posed` its vertex
+    /// positions `[V * 3]` in world space (the expression, head motion and
+    /// all, as the tracked mesh of a capture).
+    pub fn new(subject: &Subject, weights: &[f32], posed: &'a [f32]) -> Result<Pose<'a>, String> {
+        let rig = subject.rig;
+        if posed.len() != subject.rest.len() {
+            return Err(format!(
+                "the posed mesh has {} values; the face model has {} vertices ({} values)",
+                posed.len(),
+                rig.vertex_count(),
+                subject.rest.len()
+            ));
+        }
+        if weights.len() > rig.expression_names.len() {
+            return Err(format!(
+                "{} weights for a face model of {} expressions",
+                weights.len(),
+                rig.expression_names.len()
+            ));
+        }
+        Ok(Pose {
+            posed,
+            normals: vertex_normals(posed, &rig.triangles),
+            drive: Drive::new(&rig.expression_names, weights),
+        })
+    }
+}
+
+/// Renders one frame of `subject` seen by `camera`: `weights` and `posed`
+/// as for [`Pose::new`]. To film a frame from several cameras, prepare its
+/// [`Pose`] once and [`render_view`] it from each.
 pub fn render_frame(
     subject: &Subject,
     appearance: &Appearance,
@@ -216,34 +263,35 @@ pub fn render_frame(
     posed: &[f32],
     camera: &Camera,
 ) -> Result<Image, String> {
+    render_view(
+        subject,
+        appearance,
+        studio,
+        &Pose::new(subject, weights, posed)?,
+        camera,
+    )
+}
+
+/// Renders a prepared frame of `subject` seen by `camera`.
+pub fn render_view(
+    subject: &Subject,
+    appearance: &Appearance,
+    studio: &Studio,
+    pose: &Pose,
+    camera: &Camera,
+) -> Result<Image, String> {
     let rig = subject.rig;
-    if posed.len() != subject.rest.len() {
-        return Err(format!(
-            "the posed mesh has {} values; the face model has {} vertices ({} values)",
-            posed.len(),
-            rig.vertex_count(),
-            subject.rest.len()
-        ));
-    }
-    if weights.len() > rig.expression_names.len() {
-        return Err(format!(
-            "{} weights for a face model of {} expressions",
-            weights.len(),
-            rig.expression_names.len()
-        ));
-    }
     camera.check()?;
     let factor = studio.supersample.clamp(1, 4);
-    let samples = raster::rasterize(camera, posed, &rig.triangles, factor);
-    let normals = vertex_normals(posed, &rig.triangles);
+    let samples = raster::rasterize(camera, pose.posed, &rig.triangles, factor);
     let shader = Shader {
         subject,
         appearance,
         studio,
-        posed,
-        normals: &normals,
+        posed: pose.posed,
+        normals: &pose.normals,
         eye: camera.position(),
-        drive: Drive::new(&rig.expression_names, weights),
+        drive: pose.drive,
         fields: Fields::new(appearance.seed),
         pores: Noise::new(appearance.seed, 6),
         creases: Noise::new(appearance.seed, 7),
