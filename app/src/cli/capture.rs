@@ -1,10 +1,11 @@
-//! `gspeech capture`: describing, checking, previewing and importing multi-view captures.
+//! `gspeech capture`: synthesizing, importing, describing, checking and previewing multi-view captures.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use gspeech_nodes::capture::Capture;
 use gspeech_nodes::capture::format::SPLITS;
+use serde_json::json;
 
 use gspeech_nodes::capture::format::encode_png;
 use gspeech_nodes::capture::import::nerf::CyOrigin;
@@ -15,8 +16,10 @@ use gspeech_sdk::fs::write_atomic;
 use gspeech_sdk::{CancelToken, NodeError};
 
 use super::commands::install_interrupt_handler;
+use super::dataset::{NodeArgs, absolute, run_on_face};
 use super::progress::TerminalReporter;
 use super::{EXIT_CANCELLED, EXIT_INVALID, EXIT_NODE_FAILED, EXIT_OK};
+use crate::graph::NodeEntry;
 
 /// The `capture` subcommands.
 #[derive(Subcommand, Debug)]
@@ -111,10 +114,67 @@ pub enum CyOriginArg {
     Top,
     /// The bottom row (VHAP's OpenGL cameras).
     Bottom,
+    /// Film the face model talking and pulling faces from a ring of cameras into a capture folder
+    /// (the `capture.synthesize` node); an interrupted run resumes.
+    Synth(SynthArgs),
+}
+
+/// Options of `gspeech capture synth`; those left out take the node's defaults.
+#[derive(clap::Args, Debug)]
+pub struct SynthArgs {
+    /// The capture folder to write (new, empty, or an interrupted run of the same settings).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The face model.
+    #[arg(
+        long,
+        value_name = "FILE.json",
+        default_value = "projects/assets/face/ict-facekit.json"
+    )]
+    pub face: PathBuf,
+    /// The sentences, one per line.
+    #[arg(long, value_name = "FILE", default_value = "projects/assets/corpus/harvard.txt")]
+    pub corpus: PathBuf,
+    /// How many sentences are spoken, the corpus's first [default: 5; 0: none].
+    #[arg(long, value_name = "N")]
+    pub sentences: Option<i64>,
+    /// The voice: eSpeak NG (en-us, en+f2) or Flite (flite:slt) [default: en-us+f2].
+    #[arg(long)]
+    pub voice: Option<String>,
+    /// Frames per expression move, up to full and back [default: 5; 0: no expressions].
+    #[arg(long, value_name = "N")]
+    pub expression_frames: Option<i64>,
+    /// Whose face: neutral or one of the face model's identities (identity000, …) [default: neutral].
+    #[arg(long, value_name = "NAME")]
+    pub identity: Option<String>,
+    /// Seed of the skin, eye and hair colours and every pore [default: 1].
+    #[arg(long, value_name = "SEED")]
+    pub appearance: Option<i64>,
+    /// Image width and height in pixels [default: 512].
+    #[arg(long, value_name = "PIXELS")]
+    pub resolution: Option<i64>,
+    /// Cameras on the ring [default: 16].
+    #[arg(long, value_name = "N")]
+    pub cameras: Option<i64>,
+    /// Cameras kept out of fitting [default: 2].
+    #[arg(long, value_name = "N")]
+    pub held_out_cameras: Option<i64>,
+    /// Frames per second [default: 25].
+    #[arg(long)]
+    pub fps: Option<f64>,
+    /// Keep only the first N frames of the take, for a quick look [default: 0, all].
+    #[arg(long, value_name = "N")]
+    pub frames: Option<i64>,
+    /// Seed of the speech and its motion [default: 1].
+    #[arg(long)]
+    pub seed: Option<i64>,
+    /// Parameter overrides and event output.
+    #[command(flatten)]
+    pub node: NodeArgs,
 }
 
 /// Runs a `capture` subcommand.
-pub fn main(command: &CaptureCommand) -> u8 {
+pub fn main(command: &CaptureCommand, plugins: &[PathBuf]) -> u8 {
     match command {
         CaptureCommand::Info { dir } => info(dir),
         CaptureCommand::Preview {
@@ -144,6 +204,7 @@ pub fn main(command: &CaptureCommand) -> u8 {
             }
         }
         CaptureCommand::Import(args) => import_command(args),
+        CaptureCommand::Synth(args) => synth(args, plugins),
     }
 }
 
@@ -231,6 +292,60 @@ fn import_command(args: &ImportArgs) -> u8 {
     );
     println!("wrote {}", dir.display());
     EXIT_OK
+}
+
+/// A two-node graph, `face.model` → `capture.synthesize`, run like any graph;
+/// on success, the folder and what is in it on standard output.
+fn synth(args: &SynthArgs, plugins: &[PathBuf]) -> u8 {
+    let mut node = NodeEntry::new("synth", "capture.synthesize", 1);
+    let given = [
+        ("out", Some(json!(absolute(&args.out)))),
+        ("corpus", Some(json!(absolute(&args.corpus)))),
+        ("sentences", args.sentences.map(|v| json!(v))),
+        ("voice", args.voice.as_ref().map(|v| json!(v))),
+        ("expression_frames", args.expression_frames.map(|v| json!(v))),
+        ("identity", args.identity.as_ref().map(|v| json!(v))),
+        ("appearance", args.appearance.map(|v| json!(v))),
+        ("resolution", args.resolution.map(|v| json!(v))),
+        ("cameras", args.cameras.map(|v| json!(v))),
+        ("held_out_cameras", args.held_out_cameras.map(|v| json!(v))),
+        ("fps", args.fps.map(|v| json!(v))),
+        ("frames", args.frames.map(|v| json!(v))),
+        ("seed", args.seed.map(|v| json!(v))),
+    ];
+    for (name, value) in given {
+        if let Some(value) = value {
+            node.params.insert(name.into(), value);
+        }
+    }
+    let code = run_on_face(Some(&args.face), node, &args.node, plugins, "gspeech capture synth");
+    if code == EXIT_OK
+        && let Ok(capture) = Capture::read(&args.out)
+    {
+        let index = &capture.index;
+        let per_split: Vec<String> = SPLITS
+            .iter()
+            .map(|split| format!("{} {split}", capture.split(split).count()))
+            .collect();
+        let size = index
+            .cameras
+            .first()
+            .map_or(String::new(), |c| format!(" of {}×{}", c.width, c.height));
+        let seconds = index.fps.map_or(String::new(), |fps| {
+            format!(", {:.1} s at {fps} fps", index.frames.len() as f64 / fps)
+        });
+        println!("{}", args.out.display());
+        println!(
+            "{} cameras ({} held out) × {} frames ({}) = {} images{size}{seconds}, audio: {}",
+            index.cameras.len(),
+            index.cameras.iter().filter(|c| c.held_out).count(),
+            index.frames.len(),
+            per_split.join(", "),
+            index.cameras.len() * index.frames.len(),
+            index.audio.as_deref().unwrap_or("none")
+        );
+    }
+    code
 }
 
 fn info(dir: &Path) -> u8 {

@@ -76,7 +76,7 @@ enum Command {
     /// Make synthetic speech-motion datasets and look at their sequences.
     #[command(subcommand)]
     Dataset(dataset::DatasetCommand),
-    /// Describe and check multi-view captures.
+    /// Synthesize, describe and check multi-view captures.
     #[command(subcommand)]
     Capture(capture::CaptureCommand),
     /// Train models: the speech-to-motion model.
@@ -158,7 +158,7 @@ pub fn main() -> ExitCode {
         Some(Command::Plugins { json }) => commands::plugins(json, plugins),
         Some(Command::Face(command)) => face::main(&command),
         Some(Command::Dataset(command)) => dataset::main(&command, plugins),
-        Some(Command::Capture(command)) => capture::main(&command),
+        Some(Command::Capture(command)) => capture::main(&command, plugins),
         Some(Command::Train(command)) => train::main(&command, plugins),
         Some(Command::Eval(command)) => eval::main(&command),
         #[cfg(feature = "editor")]

@@ -36,52 +36,65 @@ impl Node for LoadCapture {
     }
 
     fn run(&self, ctx: &RunContext, _inputs: &Inputs, params: &Params) -> Result<Outputs, NodeError> {
-        let root = params.path("path")?;
-        let capture = Capture::open(root)?;
-        let index = &capture.index;
-        let mut splits = serde_json::Map::new();
-        for split in SPLITS {
-            let frames: Vec<usize> = capture.split(split).map(|f| f.index).collect();
-            splits.insert(split.into(), json!(frames));
-        }
-        let held_out: Vec<&str> = index
-            .cameras
-            .iter()
-            .filter(|c| c.held_out)
-            .map(|c| c.name.as_str())
-            .collect();
-        let face = &index.face_model;
-        ctx.info(&format!(
-            "{}: {} cameras ({} held out), {} frames ({} train, {} val, {} test), face model \"{}\" ({} vertices, {})",
-            root.display(),
-            index.cameras.len(),
-            held_out.len(),
-            index.frames.len(),
-            splits["train"].as_array().map_or(0, Vec::len),
-            splits["val"].as_array().map_or(0, Vec::len),
-            splits["test"].as_array().map_or(0, Vec::len),
-            face.name,
-            face.vertices,
-            face.units,
-        ));
-        let mut record = Record::new(PortType::Dataset)
-            .with_attr("root", root.to_string_lossy().into_owned())
-            .with_attr("splits", splits)
-            .with_attr("kind", "capture")
-            .with_attr("index", INDEX)
-            .with_attr("cameras", index.cameras.len())
-            .with_attr("held_out_cameras", held_out)
-            .with_attr("frames", index.frames.len())
-            .with_attr(
-                "face_model",
-                json!({"name": face.name, "vertices": face.vertices, "digest": face.digest, "units": face.units}),
-            );
-        if let Some(fps) = index.fps {
-            record = record.with_attr("fps", fps);
-        }
-        if !index.weight_names.is_empty() {
-            record = record.with_attr("weight_names", index.weight_names.clone());
-        }
-        Ok(Outputs::new().with("dataset", Value::data(record)))
+        let capture = Capture::open(params.path("path")?)?;
+        ctx.info(&describe(&capture));
+        Ok(Outputs::new().with("dataset", Value::data(dataset_record(&capture))))
     }
+}
+
+/// One line about a capture: its folder, cameras, frames per split and face model.
+pub(super) fn describe(capture: &Capture) -> String {
+    let index = &capture.index;
+    let count = |split: &str| capture.split(split).count();
+    let face = &index.face_model;
+    format!(
+        "{}: {} cameras ({} held out), {} frames ({} train, {} val, {} test), face model \"{}\" ({} vertices, {})",
+        capture.root.display(),
+        index.cameras.len(),
+        index.cameras.iter().filter(|c| c.held_out).count(),
+        index.frames.len(),
+        count("train"),
+        count("val"),
+        count("test"),
+        face.name,
+        face.vertices,
+        face.units,
+    )
+}
+
+/// A checked capture as a `dataset` record: its folder, frame indices per
+/// split, cameras and face model.
+pub(super) fn dataset_record(capture: &Capture) -> Record {
+    let index = &capture.index;
+    let mut splits = serde_json::Map::new();
+    for split in SPLITS {
+        let frames: Vec<usize> = capture.split(split).map(|f| f.index).collect();
+        splits.insert(split.into(), json!(frames));
+    }
+    let held_out: Vec<&str> = index
+        .cameras
+        .iter()
+        .filter(|c| c.held_out)
+        .map(|c| c.name.as_str())
+        .collect();
+    let face = &index.face_model;
+    let mut record = Record::new(PortType::Dataset)
+        .with_attr("root", capture.root.to_string_lossy().into_owned())
+        .with_attr("splits", splits)
+        .with_attr("kind", "capture")
+        .with_attr("index", INDEX)
+        .with_attr("cameras", index.cameras.len())
+        .with_attr("held_out_cameras", held_out)
+        .with_attr("frames", index.frames.len())
+        .with_attr(
+            "face_model",
+            json!({"name": face.name, "vertices": face.vertices, "digest": face.digest, "units": face.units}),
+        );
+    if let Some(fps) = index.fps {
+        record = record.with_attr("fps", fps);
+    }
+    if !index.weight_names.is_empty() {
+        record = record.with_attr("weight_names", index.weight_names.clone());
+    }
+    record
 }

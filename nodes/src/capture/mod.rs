@@ -7,14 +7,20 @@
 //! - [`check`]: every problem a capture can have, each naming its file and entry;
 //! - [`import`]: other tools' capture layouts converted to this one;
 //! - `capture.load`: the node that opens and checks a capture;
+//! - `capture.synthesize`: the synthetic studio rig ([`studio`] renders,
+//!   [`timeline`] and [`expressions`] pose, [`resume`] keeps what was written);
 //! - [`preview`]: a contact sheet of every camera and a video of one, to check a capture by eye.
 
 pub mod check;
+pub mod expressions;
 pub mod format;
 pub mod import;
 mod load;
 pub mod preview;
+pub mod resume;
 pub mod studio;
+mod synthesize;
+pub mod timeline;
 
 use std::sync::Arc;
 
@@ -23,10 +29,11 @@ use gspeech_sdk::Node;
 pub use check::Problem;
 pub use format::{Capture, CaptureCamera, CaptureFrame, CaptureIndex, FaceModelRef, MeshFile};
 pub use load::LoadCapture;
+pub use synthesize::{DEFAULT_VOICE, SynthesizeCapture};
 
 /// The capture nodes.
 pub fn nodes() -> Vec<Arc<dyn Node>> {
-    vec![Arc::new(LoadCapture)]
+    vec![Arc::new(LoadCapture), Arc::new(SynthesizeCapture)]
 }
 
 #[cfg(test)]

@@ -1,0 +1,441 @@
+//! `capture.synthesize`: the synthetic studio rig. The face model, posed by
+//! the capture factory's speech and by extreme expressions
+//! ([`super::timeline`]), filmed by a ring of calibrated cameras
+//! ([`StudioRing`]) with the studio's skin and light, and written as a
+//! capture folder ([`super::format`]) with `synthesis.json` beside it
+//! recording how it was made ([`super::resume`]).
+
+use std::path::Path;
+use std::time::Instant;
+
+use gspeech_sdk::{
+    Caching, FileFilter, Inputs, Node, NodeError, NodeSpec, Outputs, ParamSpec, Params, PathRole, PortSpec, PortType,
+    RunContext, Value, fs::write_atomic,
+};
+use rayon::prelude::*;
+use serde_json::json;
+
+use super::expressions::moves;
+use super::format::{
+    Capture, CaptureCamera, CaptureFrame, CaptureIndex, FORMAT, FaceModelRef, VERSION, write_image, write_index,
+    write_mask, write_meshes,
+};
+use super::load::{dataset_record, describe};
+use super::resume::{Folder, frame_is_written};
+use super::studio::{Appearance, Pose, Studio, StudioRing, Subject, render_view};
+use super::timeline::{Performer, Timeline};
+use crate::audio::wav::{Encoding, encode};
+use crate::dataset::corpus::{assign_splits, read_corpus};
+use crate::dataset::sequence::Settings;
+use crate::face::FaceRig;
+
+/// Bumped whenever the same settings would write different files (the
+/// studio's look included), so a folder made before is not resumed.
+const GENERATOR: u32 = 1;
+
+/// The voice that speaks by default: eSpeak NG's American English, female.
+pub const DEFAULT_VOICE: &str = "en-us+f2";
+
+/// Longest silence before and after each sentence, seconds (ours: shorter
+/// than the speech factory's, whose long silences teach a motion model to
+/// rest, because still frames teach an avatar little).
+const SILENCE: f64 = 0.4;
+
+/// The audio file's name in the capture folder.
+const AUDIO: &str = "audio.wav";
+
+/// Renders the face model, talking and pulling faces, from a ring of cameras into a capture folder.
+pub struct SynthesizeCapture;
+
+impl Node for SynthesizeCapture {
+    fn spec(&self) -> NodeSpec {
+        let ring = StudioRing::default();
+        NodeSpec::new("capture.synthesize", 1, "Synthesize Capture")
+            .doc(
+                "The synthetic studio rig: renders the face model with procedural skin, expression wrinkles \
+                 and soft studio light from a ring of calibrated cameras around the front of the head, posed \
+                 first by the capture factory's speech (sentences spoken by an eSpeak NG or Flite voice, with \
+                 its visemes, prosody-driven brows and blinks, and head motion) and then by silent extreme \
+                 expressions (every blendshape ramped to full and back, then combinations). Writes a capture \
+                 folder: capture.json (cameras, frames with time, split and weights), meshes.safetensors, \
+                 images and masks for every camera and frame, audio.wav (the speech, in sync from frame 0, \
+                 silent under the expressions) and synthesis.json (the settings and segments). Sentences and \
+                 expression combinations are held out for validation and testing. Deterministic: the same \
+                 settings give the same bytes. An interrupted run resumes: a run into the same folder with the \
+                 same settings keeps every frame already written; other settings are refused.",
+            )
+            .input(PortSpec::new(
+                "face",
+                PortType::FaceModel,
+                "An ARKit-named face rig (ICT-FaceKit's) with the 68 landmarks.",
+            ))
+            .output(PortSpec::new(
+                "capture",
+                PortType::Dataset,
+                "The capture: its folder, splits, cameras and face model (as capture.load describes it).",
+            ))
+            .param(ParamSpec::path(
+                "out",
+                PathRole::OutputDir,
+                vec![],
+                "",
+                "The capture folder: new, empty, or an earlier run of the same settings to resume.",
+            ))
+            .param(
+                ParamSpec::path(
+                    "corpus",
+                    PathRole::InputFile,
+                    vec![FileFilter::new("Text", &["txt"])],
+                    "",
+                    "Sentences, one per line (projects/assets/corpus/harvard.txt); the first `sentences` are spoken.",
+                )
+                .optional(),
+            )
+            .param(ParamSpec::int(
+                "sentences",
+                5,
+                (Some(0), Some(10_000)),
+                "How many sentences are spoken (0: none, expressions only).",
+            ))
+            .param(ParamSpec::text(
+                "voice",
+                DEFAULT_VOICE,
+                "The voice: an eSpeak NG name with an optional variant (en-us, en+f2) or a Flite voice (flite:slt).",
+            ))
+            .param(ParamSpec::int(
+                "expression_frames",
+                5,
+                (Some(0), Some(250)),
+                "Frames per expression move, up to full and back (0: no expressions).",
+            ))
+            .param(ParamSpec::text(
+                "identity",
+                "neutral",
+                "Whose face: `neutral` (the model's mean face) or one of its identities (identity000, …).",
+            ))
+            .param(ParamSpec::int(
+                "appearance",
+                1,
+                (Some(0), None),
+                "Seed of the skin: tone, freckles, redness, beard shadow, eye and hair colours, and every pore.",
+            ))
+            .param(ParamSpec::int(
+                "resolution",
+                ring.width as i64,
+                (Some(16), Some(4096)),
+                "Image width and height in pixels.",
+            ))
+            .param(ParamSpec::int(
+                "cameras",
+                ring.count as i64,
+                (Some(1), Some(256)),
+                "Cameras on the ring, over 150° around the front of the head.",
+            ))
+            .param(ParamSpec::int(
+                "held_out_cameras",
+                ring.held_out as i64,
+                (Some(0), Some(254)),
+                "Cameras kept out of fitting, to judge novel views (never the ends of the arc).",
+            ))
+            .param(ParamSpec::float(
+                "fps",
+                Settings::default().fps,
+                (Some(1.0), Some(240.0)),
+                "Frames per second.",
+            ))
+            .param(ParamSpec::float(
+                "val_fraction",
+                0.1,
+                (Some(0.0), Some(0.5)),
+                "Share of sentences, and of expression combinations, for validation (at least one each when above 0).",
+            ))
+            .param(ParamSpec::float(
+                "test_fraction",
+                0.1,
+                (Some(0.0), Some(0.5)),
+                "Share of sentences, and of expression combinations, for testing (at least one each when above 0).",
+            ))
+            .param(ParamSpec::int(
+                "frames",
+                0,
+                (Some(0), None),
+                "Keep only the first N frames of the take (0: all), for a quick look or a benchmark. Not part \
+                 of the settings: a later run with more frames continues this one.",
+            ))
+            .param(ParamSpec::int(
+                "seed",
+                1,
+                (Some(0), None),
+                "Seed of the speech and its motion.",
+            ))
+            .caching(Caching::Never)
+    }
+
+    fn run(&self, ctx: &RunContext, inputs: &Inputs, params: &Params) -> Result<Outputs, NodeError> {
+        let face = FaceRig::from_record(inputs.record("face", PortType::FaceModel)?)
+            .map_err(|e| NodeError::input("face", e))?;
+        let root = params.path("out")?.to_path_buf();
+        let seed = params.int("seed")? as u64;
+        let identity = identity(&face, params.text("identity")?)?;
+        let appearance = Appearance::from_seed(params.int("appearance")? as u64);
+        let fractions = [params.float("val_fraction")?, params.float("test_fraction")?];
+        let wanted = params.int("sentences")? as usize;
+        let sentences = match (wanted, params.optional_path("corpus")?) {
+            (0, _) => Vec::new(),
+            (_, None) => return Err(NodeError::param("corpus", "no corpus is set to speak sentences from")),
+            (n, Some(path)) => {
+                let mut sentences = read_corpus(path)?;
+                sentences.truncate(n);
+                let splits = assign_splits(sentences.len(), fractions, seed, "splits", ["sentences", "sentence(s)"])?;
+                sentences.into_iter().zip(splits).collect()
+            }
+        };
+        let ramp_frames = params.int("expression_frames")? as usize;
+        let (singles, combinations): (Vec<_>, Vec<_>) = moves(&face).into_iter().partition(|m| !m.combination);
+        let splits = match (ramp_frames, combinations.len()) {
+            (0, _) | (_, 0) => Vec::new(),
+            (_, n) => assign_splits(
+                n,
+                fractions,
+                seed,
+                "splits/expressions",
+                ["val_fraction", "expression combination(s)"],
+            )?,
+        };
+        let moves: Vec<_> = singles
+            .into_iter()
+            .map(|m| (m, "train"))
+            .chain(combinations.into_iter().zip(splits))
+            .collect();
+        if sentences.is_empty() && ramp_frames == 0 {
+            return Err(NodeError::param(
+                "sentences",
+                "with no sentences and no expression frames there is nothing to film",
+            ));
+        }
+        let voice = params.text("voice")?.trim();
+        let settings = Settings {
+            fps: params.float("fps")?,
+            silence: SILENCE,
+            ..Settings::default()
+        };
+        let performer =
+            Performer::new(&face, voice, identity.clone(), settings, seed).map_err(|e| NodeError::input("face", e))?;
+        ctx.progress(0.0, "speaking and posing");
+        let mut timeline = performer
+            .timeline(&sentences, &moves, ramp_frames, seed, ctx.cancel_token())
+            .map_err(|e| match e {
+                NodeError::Param { name, message } if name == "voices" => NodeError::param("voice", message),
+                e => e,
+            })?;
+        let subject = Subject::new(&face, &identity);
+        let resolution = params.int("resolution")? as u32;
+        let ring = StudioRing {
+            count: params.int("cameras")? as usize,
+            width: resolution,
+            height: resolution,
+            held_out: params.int("held_out_cameras")? as usize,
+            ..StudioRing::default()
+        };
+        if ring.held_out >= ring.count {
+            return Err(NodeError::param(
+                "held_out_cameras",
+                format!(
+                    "{} of {} cameras held out leaves none for fitting",
+                    ring.held_out, ring.count
+                ),
+            ));
+        }
+        let cameras = ring
+            .cameras(&face, &subject.rest)
+            .map_err(|e| NodeError::param("cameras", e))?;
+
+        let settings = json!({
+            "generator": GENERATOR, "face": face.digest(), "seed": seed, "sentences": wanted,
+            "corpus": sentences.iter().map(|(s, _)| &s.text).collect::<Vec<_>>(), "voice": voice,
+            "expression_frames": ramp_frames, "identity": params.text("identity")?, "appearance": appearance.seed,
+            "resolution": resolution, "cameras": ring.count, "held_out_cameras": ring.held_out, "fps": timeline.fps,
+            "fractions": fractions,
+        });
+        let wanted_frames = params.int("frames")? as usize;
+        if wanted_frames > 0 {
+            timeline.truncate(wanted_frames);
+        }
+        let folder = Folder::open(&root, &settings)?;
+        folder.describe(&timeline, performer.speaker(), ctx.cancel_token())?;
+
+        let film = Film {
+            subject: &subject,
+            appearance: &appearance,
+            studio: Studio::default(),
+            cameras: &cameras,
+            timeline: &timeline,
+            root: &root,
+        };
+        let filmed = film.shoot(ctx)?;
+        folder.prune(&cameras, timeline.frames())?;
+
+        let index = CaptureIndex {
+            format: FORMAT.into(),
+            version: VERSION,
+            fps: Some(timeline.fps),
+            audio: (!timeline.audio.is_empty()).then(|| AUDIO.to_string()),
+            face_model: FaceModelRef {
+                name: face.name.clone(),
+                path: None,
+                vertices: face.vertex_count(),
+                digest: face.digest(),
+                units: face.units.clone(),
+            },
+            cameras: cameras.clone(),
+            weight_names: face.expression_names.clone(),
+            frames: frames(&timeline),
+        };
+        let cancel = ctx.cancel_token();
+        if !timeline.audio.is_empty() {
+            let wav = encode(timeline.sample_rate, &[&timeline.audio], Encoding::Pcm16);
+            write_atomic(&root.join(AUDIO), &wav, cancel)?;
+        }
+        write_meshes(
+            &root,
+            timeline.frames(),
+            face.vertex_count(),
+            &timeline.vertices,
+            cancel,
+        )?;
+        write_index(&root, &index, cancel)?;
+
+        let capture = Capture::open(&root)?;
+        let images = cameras.len() * timeline.frames();
+        let seconds = timeline.frames() as f64 / timeline.fps;
+        ctx.info(&describe(&capture));
+        ctx.info(&format!(
+            "{images} images of {resolution}×{resolution} ({} kept from an earlier run), {seconds:.1} s of take; \
+             filmed {} in {:.1} s, {:.1} images/s",
+            filmed.kept * cameras.len(),
+            filmed.rendered * cameras.len(),
+            filmed.seconds,
+            (filmed.rendered * cameras.len()) as f64 / filmed.seconds.max(1e-9),
+        ));
+        Ok(Outputs::new().with("capture", Value::data(dataset_record(&capture))))
+    }
+}
+
+/// The identity coefficients of `name`: none for `neutral` (or nothing),
+/// else one-hot on the named identity.
+fn identity(face: &FaceRig, name: &str) -> Result<Vec<f32>, NodeError> {
+    let name = name.trim();
+    if name.is_empty() || name == "neutral" {
+        return Ok(Vec::new());
+    }
+    let Some(i) = face.identity_names.iter().position(|n| n == name) else {
+        let mut known = vec!["neutral".to_string()];
+        known.extend(face.identity_names.iter().cloned());
+        return Err(NodeError::param(
+            "identity",
+            format!("the face model has no identity `{name}`; it has {}", known.join(", ")),
+        ));
+    };
+    let mut coefficients = vec![0.0; face.identity_names.len()];
+    coefficients[i] = 1.0;
+    Ok(coefficients)
+}
+
+/// The capture's frames: time from the start of the take, split and weights.
+fn frames(timeline: &Timeline) -> Vec<CaptureFrame> {
+    let k = timeline.weights.len() / timeline.frames().max(1);
+    timeline
+        .splits()
+        .into_iter()
+        .zip(timeline.weights.chunks_exact(k.max(1)))
+        .enumerate()
+        .map(|(index, (split, weights))| CaptureFrame {
+            index,
+            time: index as f64 / timeline.fps,
+            split: split.into(),
+            weights: Some(weights.to_vec()),
+        })
+        .collect()
+}
+
+/// Everything the filming of a take needs.
+struct Film<'a> {
+    subject: &'a Subject<'a>,
+    appearance: &'a Appearance,
+    studio: Studio,
+    cameras: &'a [CaptureCamera],
+    timeline: &'a Timeline,
+    root: &'a Path,
+}
+
+/// How filming went.
+struct Filmed {
+    /// Frames rendered in this run.
+    rendered: usize,
+    /// Frames an earlier run had written.
+    kept: usize,
+    /// Seconds spent rendering.
+    seconds: f64,
+}
+
+impl Film<'_> {
+    /// Renders and writes every frame not written yet, one frame at a time,
+    /// its cameras in parallel; reports progress with the time left.
+    fn shoot(&self, ctx: &RunContext) -> Result<Filmed, NodeError> {
+        let total = self.timeline.frames();
+        let values = self.subject.rest.len();
+        let k = self.timeline.weights.len() / total;
+        let started = Instant::now();
+        let mut filmed = Filmed {
+            rendered: 0,
+            kept: 0,
+            seconds: 0.0,
+        };
+        for frame in 0..total {
+            ctx.check_cancelled()?;
+            if frame_is_written(self.root, self.cameras, frame) {
+                filmed.kept += 1;
+                continue;
+            }
+            let posed = &self.timeline.vertices[frame * values..(frame + 1) * values];
+            let weights = &self.timeline.weights[frame * k..(frame + 1) * k];
+            let pose = Pose::new(self.subject, weights, posed).map_err(NodeError::other)?;
+            self.cameras
+                .par_iter()
+                .try_for_each(|camera| self.write_view(&pose, camera, frame, ctx))?;
+            filmed.rendered += 1;
+            filmed.seconds = started.elapsed().as_secs_f64();
+            let done = filmed.rendered + filmed.kept;
+            let left = (total - done) as f64 * filmed.seconds / filmed.rendered as f64;
+            let rate = (filmed.rendered * self.cameras.len()) as f64 / filmed.seconds.max(1e-9);
+            ctx.progress(
+                done as f32 / total as f32,
+                &format!("frame {done}/{total}, {rate:.1} images/s, {} left", duration(left)),
+            );
+        }
+        Ok(filmed)
+    }
+
+    /// Renders one camera's view of a frame and writes its image and mask.
+    fn write_view(&self, pose: &Pose, camera: &CaptureCamera, frame: usize, ctx: &RunContext) -> Result<(), NodeError> {
+        let cancel = ctx.cancel_token();
+        if cancel.is_cancelled() {
+            return Err(NodeError::Cancelled);
+        }
+        let image = render_view(self.subject, self.appearance, &self.studio, pose, &camera.to_camera())
+            .map_err(|e| NodeError::other(format!("camera \"{}\", frame {frame}: {e}", camera.name)))?;
+        let (rgb, mask) = image.split();
+        write_image(self.root, camera, frame, &rgb, cancel)?;
+        write_mask(self.root, camera, frame, &mask, cancel)
+    }
+}
+
+/// Seconds as `1 h 05 min`, `12 min 30 s` or `45 s`.
+fn duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, s) => format!("{s} s"),
+        (0, m, s) => format!("{m} min {s:02} s"),
+        (h, m, _) => format!("{h} h {m:02} min"),
+    }
+}
