@@ -269,3 +269,63 @@ fn capture_preview_writes_the_sheet_and_a_video_of_one_camera() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn capture_synth_films_a_checked_capture_and_a_rerun_keeps_what_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("studio");
+    let (face, corpus) = (asset(), corpus());
+    let args = [
+        "capture",
+        "synth",
+        "--out",
+        path(&root),
+        "--face",
+        path(&face),
+        "--corpus",
+        path(&corpus),
+        "--sentences",
+        "3",
+        "--expression-frames",
+        "8",
+        "--resolution",
+        "32",
+        "--cameras",
+        "3",
+        "--held-out-cameras",
+        "1",
+        "--frames",
+        "12",
+    ];
+    let out = gspeech(&args);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("36 images of 32×32 (0 kept from an earlier run)"),
+        "{stderr}"
+    );
+    let info = gspeech(&["capture", "info", path(&root)]);
+    let stdout = text(&info.stdout);
+    assert_eq!(info.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("3 cameras, 12 frames at 25 fps")
+            && stdout.contains("held out")
+            && stdout.contains("no problems"),
+        "{stdout}"
+    );
+    let first = std::fs::read(root.join("images/cam00/00005.png")).unwrap();
+
+    let removed = root.join("images/cam01/00007.png");
+    let before = std::fs::read(&removed).unwrap();
+    std::fs::remove_file(&removed).unwrap();
+    let again = gspeech(&args);
+    let stderr = text(&again.stderr);
+    assert_eq!(again.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("(33 kept from an earlier run)") && stderr.contains("filmed 3 in"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(root.join("images/cam00/00005.png")).unwrap(), first);
+    // The frame is filmed again from every camera, to the same bytes.
+    assert_eq!(std::fs::read(&removed).unwrap(), before);
+}

@@ -57,6 +57,9 @@ pub enum CaptureCommand {
     /// Convert a capture in another tool's layout into a new capture folder (see the README's
     /// "Importing captures").
     Import(ImportArgs),
+    /// Film the face model talking and pulling faces from a ring of cameras into a capture folder
+    /// (the `capture.synthesize` node); an interrupted run resumes.
+    Synth(SynthArgs),
 }
 
 /// `gspeech capture import`'s arguments.
@@ -114,9 +117,6 @@ pub enum CyOriginArg {
     Top,
     /// The bottom row (VHAP's OpenGL cameras).
     Bottom,
-    /// Film the face model talking and pulling faces from a ring of cameras into a capture folder
-    /// (the `capture.synthesize` node); an interrupted run resumes.
-    Synth(SynthArgs),
 }
 
 /// Options of `gspeech capture synth`; those left out take the node's defaults.

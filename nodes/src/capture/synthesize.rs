@@ -237,12 +237,14 @@ impl Node for SynthesizeCapture {
             held_out: params.int("held_out_cameras")? as usize,
             ..StudioRing::default()
         };
-        if ring.held_out >= ring.count {
+        if ring.held_out > ring.count.saturating_sub(2) {
             return Err(NodeError::param(
                 "held_out_cameras",
                 format!(
-                    "{} of {} cameras held out leaves none for fitting",
-                    ring.held_out, ring.count
+                    "{} of {} cameras cannot be held out: the two ends of the arc are always fitted, so at most {} can",
+                    ring.held_out,
+                    ring.count,
+                    ring.count.saturating_sub(2)
                 ),
             ));
         }
