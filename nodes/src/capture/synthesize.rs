@@ -22,7 +22,7 @@ use super::format::{
 };
 use super::load::{dataset_record, describe};
 use super::resume::{Folder, frame_is_written};
-use super::studio::{Appearance, Pose, Studio, StudioRing, Subject, render_view};
+use super::studio::{Appearance, Pose, Scene, Studio, StudioRing, Subject, render_view};
 use super::timeline::{Performer, Timeline};
 use crate::audio::wav::{Encoding, encode};
 use crate::dataset::corpus::{assign_splits, read_corpus};
@@ -266,10 +266,10 @@ impl Node for SynthesizeCapture {
         let folder = Folder::open(&root, &settings)?;
         folder.describe(&timeline, performer.speaker(), ctx.cancel_token())?;
 
+        let studio = Studio::default();
         let film = Film {
+            scene: Scene::new(&subject, &appearance, &studio),
             subject: &subject,
-            appearance: &appearance,
-            studio: Studio::default(),
             cameras: &cameras,
             timeline: &timeline,
             root: &root,
@@ -362,9 +362,8 @@ fn frames(timeline: &Timeline) -> Vec<CaptureFrame> {
 
 /// Everything the filming of a take needs.
 struct Film<'a> {
+    scene: Scene<'a>,
     subject: &'a Subject<'a>,
-    appearance: &'a Appearance,
-    studio: Studio,
     cameras: &'a [CaptureCamera],
     timeline: &'a Timeline,
     root: &'a Path,
@@ -424,7 +423,7 @@ impl Film<'_> {
         if cancel.is_cancelled() {
             return Err(NodeError::Cancelled);
         }
-        let image = render_view(self.subject, self.appearance, &self.studio, pose, &camera.to_camera())
+        let image = render_view(&self.scene, pose, &camera.to_camera())
             .map_err(|e| NodeError::other(format!("camera \"{}\", frame {frame}: {e}", camera.name)))?;
         let (rgb, mask) = image.split();
         write_image(self.root, camera, frame, &rgb, cancel)?;

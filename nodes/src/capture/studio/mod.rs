@@ -12,9 +12,11 @@
 //! - [`ring`]: [`StudioRing`], calibrated cameras around the front of the head.
 //!
 //! A [`Subject`] holds what is computed once per face (rest shape, materials,
-//! landmark layout, occlusion), a [`Pose`] what is computed once per frame
-//! (posed normals, wrinkle drive); [`render_view`] turns a pose into RGBA8
-//! pixels for one camera ([`render_frame`] does both for one view).
+//! landmark layout, occlusion), a [`Scene`] what is computed once per take
+//! (the subject's appearance: the skin's slowly varying fields at each
+//! vertex), a [`Pose`] what is computed once per frame (posed normals,
+//! wrinkle drive); [`render_view`] turns a pose into RGBA8 pixels for one
+//! camera ([`render_frame`] does it all for one view).
 //! Everything is deterministic: the same inputs give the same bytes.
 
 pub mod light;
@@ -25,6 +27,8 @@ pub mod ring;
 pub mod skin;
 pub mod wrinkles;
 
+use std::cell::RefCell;
+
 use rayon::prelude::*;
 
 use crate::camera::Camera;
@@ -33,8 +37,9 @@ use crate::math::{Vec3, cross, dot, normalize, scale, sub};
 
 pub use light::Lights;
 use noise::{Noise, unit};
+use raster::{EMPTY, Raster, Sample};
 pub use ring::StudioRing;
-use skin::{Fields, Layout, Material};
+use skin::{Fields, Layout, Material, Mottle, Point};
 use wrinkles::Drive;
 
 /// How one person looks: what the seed does not fix by itself. The seed
@@ -113,7 +118,8 @@ pub struct Studio {
     pub lights: Lights,
     /// The backdrop, linear RGB (after tone mapping).
     pub background: Vec3,
-    /// Samples per pixel along each axis (2: 2×2, 3: 3×3).
+    /// Visibility samples per pixel along each axis (2: 2×2, 3: 3×3); each
+    /// surface a pixel sees is shaded once ([`render_view`]).
     pub supersample: usize,
 }
 
@@ -215,10 +221,12 @@ impl Image {
 }
 
 /// One frame of a subject, prepared once for every camera that films it:
-/// the posed mesh, its vertex normals and the wrinkle drive of its weights.
+/// the posed mesh, its vertex and face normals and the wrinkle drive of its weights.
 pub struct Pose<'a> {
     posed: &'a [f32],
     normals: Vec<[f32; 3]>,
+    /// Per triangle, its unit normal (zero when degenerate).
+    faces: Vec<[f32; 3]>,
     drive: Drive,
 }
 
@@ -244,17 +252,65 @@ impl<'a> Pose<'a> {
                 rig.expression_names.len()
             ));
         }
+        let at = |v: u32| {
+            let i = v as usize * 3;
+            [posed[i], posed[i + 1], posed[i + 2]]
+        };
+        let faces = rig
+            .triangles
+            .chunks_exact(3)
+            .map(|t| {
+                let (a, b, c) = (at(t[0]), at(t[1]), at(t[2]));
+                normalize(cross(sub(b, a), sub(c, a))).unwrap_or([0.0; 3])
+            })
+            .collect();
         Ok(Pose {
             posed,
             normals: vertex_normals(posed, &rig.triangles),
+            faces,
             drive: Drive::new(&rig.expression_names, weights),
         })
     }
 }
 
+/// A subject in an appearance under a studio's light: what every frame and
+/// camera of a take share, the skin's slowly varying fields at each vertex
+/// included. Made once per take.
+pub struct Scene<'a> {
+    subject: &'a Subject<'a>,
+    appearance: &'a Appearance,
+    studio: &'a Studio,
+    fields: Fields,
+    pores: Noise,
+    creases: Noise,
+    /// Per vertex, the skin's slowly varying fields at its rest position.
+    mottle: Vec<Mottle>,
+}
+
+impl<'a> Scene<'a> {
+    /// The scene of `subject` looking like `appearance` in `studio`.
+    pub fn new(subject: &'a Subject<'a>, appearance: &'a Appearance, studio: &'a Studio) -> Scene<'a> {
+        let fields = Fields::new(appearance.seed);
+        let mottle = subject
+            .rest
+            .par_chunks_exact(3)
+            .map(|p| Mottle::at(subject.local([p[0], p[1], p[2]]), &fields))
+            .collect();
+        Scene {
+            subject,
+            appearance,
+            studio,
+            fields,
+            pores: Noise::new(appearance.seed, 6),
+            creases: Noise::new(appearance.seed, 7),
+            mottle,
+        }
+    }
+}
+
 /// Renders one frame of `subject` seen by `camera`: `weights` and `posed`
-/// as for [`Pose::new`]. To film a frame from several cameras, prepare its
-/// [`Pose`] once and [`render_view`] it from each.
+/// as for [`Pose::new`]. To film a take, make its [`Scene`] once, each
+/// frame's [`Pose`] once, and [`render_view`] the pose from each camera.
 pub fn render_frame(
     subject: &Subject,
     appearance: &Appearance,
@@ -263,61 +319,61 @@ pub fn render_frame(
     posed: &[f32],
     camera: &Camera,
 ) -> Result<Image, String> {
-    render_view(
-        subject,
-        appearance,
-        studio,
-        &Pose::new(subject, weights, posed)?,
-        camera,
-    )
+    let scene = Scene::new(subject, appearance, studio);
+    render_view(&scene, &Pose::new(subject, weights, posed)?, camera)
 }
 
-/// Renders a prepared frame of `subject` seen by `camera`.
-pub fn render_view(
-    subject: &Subject,
-    appearance: &Appearance,
-    studio: &Studio,
-    pose: &Pose,
-    camera: &Camera,
-) -> Result<Image, String> {
-    let rig = subject.rig;
+/// Samples of one material within a pixel closer than this in depth, face
+/// cm, and on triangles facing alike ([`SURFACE_FACING`]) are one surface,
+/// shaded once.
+const SURFACE_DEPTH: f32 = 0.5;
+/// The least cosine between two triangles' normals on one surface: folds
+/// such as the seam between the lips are two.
+const SURFACE_FACING: f32 = 0.5;
+
+/// Renders a pose of the scene's subject seen by `camera`.
+///
+/// Visibility is supersampled (`studio.supersample`² samples per pixel), but
+/// each surface a pixel sees is shaded once: its samples of one material
+/// within [`SURFACE_DEPTH`] of each other on triangles facing alike form a group shaded at the sample
+/// nearest the pixel centre, weighted by the group's share of the pixel, so
+/// silhouettes and material edges keep their antialiasing while detail
+/// within a surface is filtered by the shader ([`skin::Point::footprint`]).
+pub fn render_view(scene: &Scene, pose: &Pose, camera: &Camera) -> Result<Image, String> {
+    let subject = scene.subject;
     camera.check()?;
-    let factor = studio.supersample.clamp(1, 4);
-    let samples = raster::rasterize(camera, pose.posed, &rig.triangles, factor);
+    let factor = scene.studio.supersample.clamp(1, 4);
+    let raster = Raster::new(camera, pose.posed, &subject.rig.triangles, factor);
+    // The samples of a pixel, nearest its centre first.
+    let mut order: Vec<(usize, usize)> = (0..factor * factor).map(|k| (k / factor, k % factor)).collect();
+    let centre = (factor as f32 - 1.0) / 2.0;
+    order.sort_by(|a, b| {
+        let d = |(r, c): (usize, usize)| (r as f32 - centre).powi(2) + (c as f32 - centre).powi(2);
+        d(*a).total_cmp(&d(*b))
+    });
     let shader = Shader {
-        subject,
-        appearance,
-        studio,
-        posed: pose.posed,
-        normals: &pose.normals,
+        scene,
+        pose,
         eye: camera.position(),
-        drive: pose.drive,
-        fields: Fields::new(appearance.seed),
-        pores: Noise::new(appearance.seed, 6),
-        creases: Noise::new(appearance.seed, 7),
+        footprint: 1.0 / (camera.fx * subject.cm),
+        factor,
+        order,
     };
     let (w, h) = (camera.width as usize, camera.height as usize);
     let mut rgba = vec![0u8; w * h * 4];
-    let per_pixel = (factor * factor) as f32;
-    rgba.par_chunks_mut(w * 4).enumerate().for_each(|(y, row)| {
-        for x in 0..w {
-            let (mut sum, mut covered) = ([0f32; 3], 0usize);
-            for sample in samples.pixel(x, y) {
-                let colour = if sample.triangle == raster::EMPTY {
-                    studio.background
-                } else {
-                    covered += 1;
-                    shader.shade(sample).map(light::tone_map)
-                };
-                (0..3).for_each(|k| sum[k] += colour[k]);
-            }
-            let px = &mut row[x * 4..x * 4 + 4];
-            for k in 0..3 {
-                px[k] = (light::linear_to_srgb(sum[k] / per_pixel) * 255.0).round() as u8;
-            }
-            px[3] = (covered as f32 / per_pixel * 255.0).round() as u8;
-        }
-    });
+    let row_samples = w * factor * factor;
+    rgba.par_chunks_mut(w * 4 * raster::BAND_PIXELS)
+        .enumerate()
+        .for_each(|(band, pixels)| {
+            BAND.with_borrow_mut(|samples| {
+                raster.band(band, samples);
+                for (row, samples) in pixels.chunks_exact_mut(w * 4).zip(samples.chunks_exact(row_samples)) {
+                    for (x, px) in row.chunks_exact_mut(4).enumerate() {
+                        px.copy_from_slice(&shader.pixel(samples, x));
+                    }
+                }
+            })
+        });
     Ok(Image {
         width: camera.width,
         height: camera.height,
@@ -325,32 +381,83 @@ pub fn render_view(
     })
 }
 
-/// Everything one frame's samples are shaded with.
-struct Shader<'a> {
-    subject: &'a Subject<'a>,
-    appearance: &'a Appearance,
-    studio: &'a Studio,
-    posed: &'a [f32],
-    normals: &'a [[f32; 3]],
-    eye: Vec3,
-    drive: Drive,
-    fields: Fields,
-    pores: Noise,
-    creases: Noise,
+thread_local! {
+    /// Each thread's band of samples, kept from band to band and view to
+    /// view: allocating it anew each time (hundreds of kB) costs page faults.
+    static BAND: RefCell<Vec<Sample>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Finite-difference step for bump gradients, face cm.
+/// Everything one view's surfaces are shaded with.
+struct Shader<'a> {
+    scene: &'a Scene<'a>,
+    pose: &'a Pose<'a>,
+    eye: Vec3,
+    /// A pixel's width in face cm per unit of depth.
+    footprint: f32,
+    /// Samples per pixel along each axis.
+    factor: usize,
+    /// A pixel's samples (row, column), nearest its centre first.
+    order: Vec<(usize, usize)>,
+}
+
+/// Finite-difference step for wrinkle bump gradients, face cm.
 const BUMP_STEP: f32 = 0.01;
 
 impl Shader<'_> {
+    /// Pixel `x` of a row of pixels whose `factor` rows of samples are
+    /// `samples`, as sRGB and coverage: each surface it sees shaded once.
+    fn pixel(&self, samples: &[Sample], x: usize) -> [u8; 4] {
+        let (subject, faces) = (self.scene.subject, &self.pose.faces);
+        let (factor, stride) = (self.factor, samples.len() / self.factor);
+        let tolerance = SURFACE_DEPTH * subject.cm;
+        let mut groups = [(Sample::empty(), 0u32); 16];
+        let (mut count, mut empty) = (0, 0u32);
+        for &(r, c) in &self.order {
+            let sample = &samples[r * stride + x * factor + c];
+            if sample.triangle == EMPTY {
+                empty += 1;
+                continue;
+            }
+            let t = sample.triangle as usize;
+            let same = groups[..count].iter_mut().find(|(first, _)| {
+                let f = first.triangle as usize;
+                subject.materials[f] == subject.materials[t]
+                    && (first.depth - sample.depth).abs() < tolerance
+                    && dot(faces[f], faces[t]) > SURFACE_FACING
+            });
+            match same {
+                Some((_, n)) => *n += 1,
+                None => {
+                    groups[count] = (*sample, 1);
+                    count += 1;
+                }
+            }
+        }
+        let mut sum = self.scene.studio.background.map(|c| c * empty as f32);
+        for (sample, n) in &groups[..count] {
+            let colour = self.shade(sample).map(light::tone_map);
+            (0..3).for_each(|k| sum[k] += colour[k] * *n as f32);
+        }
+        let per_pixel = (factor * factor) as f32;
+        let srgb = |v: f32| (light::linear_to_srgb(v / per_pixel) * 255.0).round() as u8;
+        [
+            srgb(sum[0]),
+            srgb(sum[1]),
+            srgb(sum[2]),
+            ((per_pixel - empty as f32) / per_pixel * 255.0).round() as u8,
+        ]
+    }
+
     /// The tone-mapped-ready linear colour of a covered sample.
-    fn shade(&self, sample: &raster::Sample) -> Vec3 {
-        let subject = self.subject;
+    fn shade(&self, sample: &Sample) -> Vec3 {
+        let scene = self.scene;
+        let subject = scene.subject;
+        let posed = self.pose.posed;
         let t = sample.triangle as usize;
-        let corners = &subject.rig.triangles[t * 3..t * 3 + 3];
+        let corners: [usize; 3] = std::array::from_fn(|i| subject.rig.triangles[t * 3 + i] as usize);
         let w = sample.weights();
         let at = |values: &[f32], i: usize| {
-            let v = corners[i] as usize * 3;
+            let v = corners[i] * 3;
             [values[v], values[v + 1], values[v + 2]]
         };
         let interpolate = |f: &dyn Fn(usize) -> Vec3| -> Vec3 {
@@ -358,39 +465,45 @@ impl Shader<'_> {
             std::array::from_fn(|k| w[0] * a[k] + w[1] * b[k] + w[2] * c[k])
         };
         let rest = subject.local(interpolate(&|i| at(&subject.rest, i)));
-        let position = interpolate(&|i| at(self.posed, i));
+        let position = interpolate(&|i| at(posed, i));
         let view = normalize(sub(self.eye, position)).unwrap_or([0.0, 0.0, 1.0]);
-        let mut normal = normalize(interpolate(&|i| self.normals[corners[i] as usize])).unwrap_or(view);
+        let mut normal = normalize(interpolate(&|i| self.pose.normals[corners[i]])).unwrap_or(view);
         // Two-sided: a triangle seen from behind (the inside of the mouth or
         // of an eye socket) is shaded on the side that faces the camera.
-        let geometric = cross(
-            sub(at(self.posed, 1), at(self.posed, 0)),
-            sub(at(self.posed, 2), at(self.posed, 0)),
-        );
+        let geometric = cross(sub(at(posed, 1), at(posed, 0)), sub(at(posed, 2), at(posed, 0)));
         if dot(geometric, view) < 0.0 {
             normal = scale(normal, -1.0);
         }
-        let occlusion: f32 = (0..3).map(|i| w[i] * subject.occlusion[corners[i] as usize]).sum();
+        let occlusion: f32 = (0..3).map(|i| w[i] * subject.occlusion[corners[i]]).sum();
         let material = subject.materials[t];
         let layout = subject.layout.as_ref();
-        let mut surface = skin::surface(material, rest, layout, self.appearance, &self.fields);
+        let point = Point {
+            p: rest,
+            mottle: Mottle::blend(corners.map(|v| scene.mottle[v]), w),
+            footprint: sample.depth * self.footprint,
+        };
+        let mut surface = skin::surface(material, &point, layout, scene.appearance, &scene.fields);
         if material == Material::Skin {
-            let height = |p: Vec3| {
-                let (wrinkle, crease) = match layout {
-                    Some(layout) if !self.drive.is_calm() => wrinkles::wrinkles(p, layout, &self.drive, &self.creases),
-                    _ => (0.0, 0.0),
-                };
-                (self.pore_height(p) + wrinkle, crease)
-            };
-            let (h0, crease) = height(rest);
-            let gradient: Vec3 = std::array::from_fn(|k| {
-                let mut p = rest;
-                p[k] += BUMP_STEP;
-                (height(p).0 - h0) / BUMP_STEP
-            });
+            let (pit, mut gradient) = self.pores(&point);
+            let mut crease = 0.0;
+            let drive = &self.pose.drive;
+            if let Some(layout) = layout
+                && !drive.is_calm()
+            {
+                let relief = |p: Vec3| wrinkles::wrinkles(p, layout, drive, &scene.creases, point.footprint);
+                let (h0, c) = relief(rest);
+                crease = c;
+                // Outside every wrinkle's mask the relief is flat.
+                if h0 != 0.0 {
+                    for (k, g) in gradient.iter_mut().enumerate() {
+                        let mut p = rest;
+                        p[k] += BUMP_STEP;
+                        *g += (relief(p).0 - h0) / BUMP_STEP;
+                    }
+                }
+            }
             let tangential = sub(gradient, scale(normal, dot(gradient, normal)));
             normal = normalize(sub(normal, tangential)).unwrap_or(normal);
-            let pit = self.pit(rest);
             surface.albedo = surface.albedo.map(|c| c * (1.0 - 0.25 * crease) * (1.0 - 0.12 * pit));
         }
         // Keep the shading normal on the camera's side (smooth normals bend
@@ -399,17 +512,29 @@ impl Shader<'_> {
         if facing < 0.05 {
             normal = normalize(scale_add(normal, view, 0.05 - facing)).unwrap_or(view);
         }
-        light::shade(&self.studio.lights, &surface, normal, view, occlusion)
+        light::shade(&scene.studio.lights, &surface, normal, view, occlusion)
     }
 
-    /// How deep into a pore `p` (face cm) is, in [0, about 1].
-    fn pit(&self, p: Vec3) -> f32 {
-        ((self.pores.at(scale(p, 13.0)) - 0.15) * 2.0).max(0.0)
-    }
-
-    /// Skin micro-relief (face cm): pores as small pits and a finer grain.
-    fn pore_height(&self, p: Vec3) -> f32 {
-        -0.005 * self.pit(p) + 0.0012 * self.pores.at(scale(p, 37.0))
+    /// The skin's micro-relief at a point, as much as its pixel resolves:
+    /// how deep into a pore it is (in [0, about 1]) and the gradient of the
+    /// relief's height (face cm per face cm) from pores as pits and a finer grain.
+    fn pores(&self, point: &Point) -> (f32, Vec3) {
+        let pores = &self.scene.pores;
+        let (mut pit, mut gradient) = (0.0, [0.0; 3]);
+        let pits = point.detail(13.0);
+        if pits > 0.0 {
+            let (n, g) = pores.with_gradient(scale(point.p, 13.0));
+            if n > 0.15 {
+                pit = pits * (n - 0.15) * 2.0;
+                gradient = scale(g, -0.005 * pits * 2.0 * 13.0);
+            }
+        }
+        let grain = point.detail(2.0 * 37.0);
+        if grain > 0.0 {
+            let (_, g) = pores.with_gradient(scale(point.p, 37.0));
+            gradient = scale_add(gradient, g, 0.0012 * grain * 37.0);
+        }
+        (pit, gradient)
     }
 }
 

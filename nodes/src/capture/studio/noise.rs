@@ -44,6 +44,23 @@ pub fn unit(seed: u64, label: u64) -> f32 {
     (mix(seed ^ mix(label.wrapping_add(0x9E37_79B9_7F4A_7C15))) >> 40) as f32 / (1u64 << 24) as f32
 }
 
+/// How much of a noise field with `scale` lattice cells per unit a pixel
+/// `footprint` units wide shows: its lobes are about half a cycle per cell,
+/// and a pixel averages them as a box filter does (sin πx / πx, cut at its
+/// first zero, two cells per pixel). 1 for coarse fields, 0 for fields a
+/// supersampled pixel would average away, which then read as their mean.
+pub fn resolved(scale: f32, footprint: f32) -> f32 {
+    let x = 0.75 * scale * footprint;
+    if x >= 1.0 {
+        0.0
+    } else if x < 1e-3 {
+        1.0
+    } else {
+        let a = std::f32::consts::PI * x;
+        a.sin() / a
+    }
+}
+
 fn fade(t: f32) -> f32 {
     t * t * t * (t * (t * 6.0 - 15.0) + 10.0)
 }
@@ -85,6 +102,32 @@ impl Noise {
         lerp(lerp(x00, x10, v), lerp(x01, x11, v), w)
     }
 
+    /// The field at `p` with its gradient (the same field as [`Noise::at`],
+    /// summed in another order, so the value may differ in the last bits).
+    pub fn with_gradient(&self, p: Vec3) -> (f32, Vec3) {
+        let cell = p.map(|v| v.floor());
+        let f: [f32; 3] = std::array::from_fn(|k| p[k] - cell[k]);
+        let [i, j, k] = cell.map(|v| v as i32);
+        let t = f.map(fade);
+        let dt = f.map(|x| 30.0 * x * x * (x - 1.0) * (x - 1.0));
+        let (mut value, mut gradient) = (0.0, [0.0; 3]);
+        for corner in 0..8 {
+            let d = [corner & 1, corner >> 1 & 1, corner >> 2 & 1];
+            let g = self.gradient(i + d[0], j + d[1], k + d[2]);
+            let offset: [f32; 3] = std::array::from_fn(|a| f[a] - d[a] as f32);
+            let c = g[0] * offset[0] + g[1] * offset[1] + g[2] * offset[2];
+            // The corner's weight along each axis and its derivative.
+            let w: [f32; 3] = std::array::from_fn(|a| if d[a] == 1 { t[a] } else { 1.0 - t[a] });
+            let dw: [f32; 3] = std::array::from_fn(|a| if d[a] == 1 { dt[a] } else { -dt[a] });
+            let weight = w[0] * w[1] * w[2];
+            value += weight * c;
+            gradient[0] += weight * g[0] + c * dw[0] * w[1] * w[2];
+            gradient[1] += weight * g[1] + c * w[0] * dw[1] * w[2];
+            gradient[2] += weight * g[2] + c * w[0] * w[1] * dw[2];
+        }
+        (value, gradient)
+    }
+
     /// `octaves` layers of the field, each twice the frequency and half the
     /// amplitude of the last, normalised to about [-1, 1]; `p` is scaled by
     /// `frequency` first.
@@ -124,5 +167,27 @@ mod tests {
             assert!((a.at([q[0] + 1e-3, q[1], q[2]]) - v).abs() < 0.01);
         }
         assert!(spread > 0.5, "the field varies ({spread})");
+    }
+
+    #[test]
+    fn studio_noise_gradient_matches_finite_differences() {
+        let field = Noise::new(3, 1);
+        for i in 0..200 {
+            let p = [i as f32 * 0.137 - 7.0, (i % 13) as f32 * 0.31, (i % 7) as f32 * -0.53];
+            let (value, gradient) = field.with_gradient(p);
+            assert!((value - field.at(p)).abs() < 1e-5, "{value} at {p:?}");
+            let h = 1e-3;
+            for k in 0..3 {
+                let (mut a, mut b) = (p, p);
+                a[k] -= h;
+                b[k] += h;
+                let numeric = (field.at(b) - field.at(a)) / (2.0 * h);
+                assert!(
+                    (numeric - gradient[k]).abs() < 0.02,
+                    "d/d{k} {} vs {numeric} at {p:?}",
+                    gradient[k]
+                );
+            }
+        }
     }
 }

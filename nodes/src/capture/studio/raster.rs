@@ -12,8 +12,9 @@
 //! visible side faces inwards, are drawn whichever way they wind; the shader
 //! turns normals towards the camera (two-sided shading). Triangles with a
 //! corner outside the camera's clipping range are skipped rather than
-//! clipped (ours: studio cameras are far from the head). Bands of rows are
-//! rasterised in parallel, each visiting its triangles in index order, so the
+//! clipped (ours: studio cameras are far from the head). Bands of pixel rows
+//! are rasterised independently (the studio shades each band while its
+//! samples are in cache), each visiting its triangles in index order, so the
 //! result does not depend on the thread count (equal depths keep the first
 //! triangle).
 
@@ -24,8 +25,8 @@ use crate::camera::Camera;
 /// A sample that no triangle covers.
 pub const EMPTY: u32 = u32::MAX;
 
-/// Rows of samples per parallel band.
-const BAND: usize = 8;
+/// Pixel rows per band: bands are rasterised (and shaded) independently.
+pub const BAND_PIXELS: usize = 4;
 
 /// What one sample sees.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -43,6 +44,15 @@ impl Sample {
     /// The three corners' weights.
     pub fn weights(&self) -> [f32; 3] {
         [1.0 - self.bary[0] - self.bary[1], self.bary[0], self.bary[1]]
+    }
+
+    /// A sample that no triangle covers.
+    pub const fn empty() -> Sample {
+        Sample {
+            triangle: EMPTY,
+            bary: [0.0; 2],
+            depth: f32::INFINITY,
+        }
     }
 }
 
@@ -67,106 +77,170 @@ impl Samples {
     }
 }
 
-/// Rasterises `triangles` (`[F * 3]`) of `positions` (`[V * 3]`, world space)
-/// seen by `camera` with `factor × factor` samples per pixel.
-pub fn rasterize(camera: &Camera, positions: &[f32], triangles: &[u32], factor: usize) -> Samples {
-    let factor = factor.max(1);
-    let (w, h) = (camera.width as usize * factor, camera.height as usize * factor);
-    let s = factor as f32;
-    // Screen positions in sample units (sample centres at integer + ½) and camera depth.
-    let screen: Vec<[f32; 3]> = positions
-        .chunks_exact(3)
-        .map(|p| {
-            let c = camera.to_camera([p[0], p[1], p[2]]);
-            [
-                (camera.fx * c[0] / c[2] + camera.cx) * s,
-                (camera.fy * c[1] / c[2] + camera.cy) * s,
-                c[2],
-            ]
-        })
-        .collect();
-    let bands = h.div_ceil(BAND);
-    let mut binned: Vec<Vec<u32>> = vec![Vec::new(); bands];
-    for (t, corners) in triangles.chunks_exact(3).enumerate() {
-        let [a, b, c] = [0, 1, 2].map(|i| screen[corners[i] as usize]);
-        if [a, b, c].iter().any(|p| !(p[2] >= camera.near && p[2] <= camera.far)) {
-            continue;
+/// A mesh seen by a camera, ready to rasterise band by band: screen
+/// positions and, per band of [`BAND_PIXELS`] pixel rows, the triangles
+/// that may cover it.
+pub struct Raster<'a> {
+    triangles: &'a [u32],
+    /// Per vertex, x and y in sample units (sample centres at integer + ½) and camera depth.
+    screen: Vec<[f32; 3]>,
+    /// Per band, its triangles in index order.
+    bins: Vec<Vec<u32>>,
+    /// Image width in pixels.
+    pub width: usize,
+    /// Image height in pixels.
+    pub height: usize,
+    /// Samples per pixel along each axis.
+    pub factor: usize,
+}
+
+impl<'a> Raster<'a> {
+    /// Projects `positions` (`[V * 3]`, world space) and bins `triangles`
+    /// (`[F * 3]`) for `camera` with `factor × factor` samples per pixel.
+    pub fn new(camera: &Camera, positions: &[f32], triangles: &'a [u32], factor: usize) -> Raster<'a> {
+        let factor = factor.max(1);
+        let (w, h) = (camera.width as usize * factor, camera.height as usize * factor);
+        let s = factor as f32;
+        let screen: Vec<[f32; 3]> = positions
+            .chunks_exact(3)
+            .map(|p| {
+                let c = camera.to_camera([p[0], p[1], p[2]]);
+                [
+                    (camera.fx * c[0] / c[2] + camera.cx) * s,
+                    (camera.fy * c[1] / c[2] + camera.cy) * s,
+                    c[2],
+                ]
+            })
+            .collect();
+        let band = BAND_PIXELS * factor;
+        let mut bins: Vec<Vec<u32>> = vec![Vec::new(); h.div_ceil(band)];
+        for (t, corners) in triangles.chunks_exact(3).enumerate() {
+            let [a, b, c] = [0, 1, 2].map(|i| screen[corners[i] as usize]);
+            if [a, b, c].iter().any(|p| !(p[2] >= camera.near && p[2] <= camera.far)) {
+                continue;
+            }
+            let y0 = (a[1].min(b[1]).min(c[1]) - 0.5).ceil().max(0.0);
+            let y1 = (a[1].max(b[1]).max(c[1]) - 0.5).floor().min(h as f32 - 1.0);
+            let x0 = (a[0].min(b[0]).min(c[0]) - 0.5).ceil().max(0.0);
+            let x1 = (a[0].max(b[0]).max(c[0]) - 0.5).floor().min(w as f32 - 1.0);
+            if y0 > y1 || x0 > x1 {
+                continue;
+            }
+            for bin in bins.iter_mut().take(y1 as usize / band + 1).skip(y0 as usize / band) {
+                bin.push(t as u32);
+            }
         }
-        let y0 = (a[1].min(b[1]).min(c[1]) - 0.5).ceil().max(0.0);
-        let y1 = (a[1].max(b[1]).max(c[1]) - 0.5).floor().min(h as f32 - 1.0);
-        let x0 = (a[0].min(b[0]).min(c[0]) - 0.5).ceil().max(0.0);
-        let x1 = (a[0].max(b[0]).max(c[0]) - 0.5).floor().min(w as f32 - 1.0);
-        if y0 > y1 || x0 > x1 {
-            continue;
-        }
-        for band in binned.iter_mut().take(y1 as usize / BAND + 1).skip(y0 as usize / BAND) {
-            band.push(t as u32);
+        Raster {
+            triangles,
+            screen,
+            bins,
+            width: camera.width as usize,
+            height: camera.height as usize,
+            factor,
         }
     }
-    let empty = Sample {
-        triangle: EMPTY,
-        bary: [0.0; 2],
-        depth: f32::INFINITY,
-    };
-    let mut samples = vec![empty; w * h];
-    samples
-        .par_chunks_mut(BAND * w)
-        .zip(binned.par_iter())
-        .enumerate()
-        .for_each(|(band, (rows, list))| {
-            let top = band * BAND;
-            let bottom = top + rows.len() / w;
-            for &t in list {
-                let corners = &triangles[t as usize * 3..t as usize * 3 + 3];
-                let [a, b, c] = [0, 1, 2].map(|i| screen[corners[i] as usize]);
-                let area = edge(a, b, c);
-                if area.abs() < 1e-12 {
+
+    /// How many bands.
+    pub fn bands(&self) -> usize {
+        self.bins.len()
+    }
+
+    /// Rasterises band `band` into `rows` (its sample rows, row by row, as
+    /// many as the band has: fewer in the last), which are reset first.
+    pub fn band(&self, band: usize, rows: &mut Vec<Sample>) {
+        let w = self.width * self.factor;
+        let top = band * BAND_PIXELS * self.factor;
+        let bottom = ((band + 1) * BAND_PIXELS * self.factor).min(self.height * self.factor);
+        rows.clear();
+        rows.resize((bottom - top) * w, Sample::empty());
+        for &t in &self.bins[band] {
+            let corners = &self.triangles[t as usize * 3..t as usize * 3 + 3];
+            let [a, b, c] = [0, 1, 2].map(|i| self.screen[corners[i] as usize]);
+            let area = edge(a, b, c);
+            if area.abs() < 1e-12 {
+                continue;
+            }
+            let inv = 1.0 / area;
+            // Each corner's barycentric weight is affine on screen: l = gx·x + gy·y + g0.
+            let affine = |p: [f32; 3], q: [f32; 3]| {
+                let (dx, dy) = (q[0] - p[0], q[1] - p[1]);
+                [-dy * inv, dx * inv, (dy * p[0] - dx * p[1]) * inv]
+            };
+            let weights = [affine(b, c), affine(c, a), affine(a, b)];
+            let inv_depth = [1.0 / a[2], 1.0 / b[2], 1.0 / c[2]];
+            let y0 = ((a[1].min(b[1]).min(c[1]) - 0.5).ceil().max(top as f32)) as usize;
+            let y1 = ((a[1].max(b[1]).max(c[1]) - 0.5).floor() + 1.0).clamp(0.0, bottom as f32) as usize;
+            let x0 = (a[0].min(b[0]).min(c[0]) - 0.5).ceil().max(0.0) as usize;
+            let x1 = ((a[0].max(b[0]).max(c[0]) - 0.5).floor() + 1.0).clamp(0.0, w as f32) as usize;
+            for y in y0..y1 {
+                let py = y as f32 + 0.5;
+                let row = weights.map(|g| g[1] * py + g[2]);
+                // The span of the row inside all three edges (widened by a
+                // sample for rounding; the test below decides).
+                let (mut from, mut to) = (x0 as f32, x1 as f32);
+                for (g, r) in weights.iter().zip(row) {
+                    if g[0] > 0.0 {
+                        from = from.max(-r / g[0] - 1.0);
+                    } else if g[0] < 0.0 {
+                        to = to.min(-r / g[0] + 1.0);
+                    } else if r < 0.0 {
+                        to = from;
+                    }
+                }
+                if from >= to {
                     continue;
                 }
-                let inv = 1.0 / area;
-                let y0 = ((a[1].min(b[1]).min(c[1]) - 0.5).ceil().max(top as f32)) as usize;
-                let y1 = ((a[1].max(b[1]).max(c[1]) - 0.5).floor() + 1.0).clamp(0.0, bottom as f32) as usize;
-                let x0 = (a[0].min(b[0]).min(c[0]) - 0.5).ceil().max(0.0) as usize;
-                let x1 = ((a[0].max(b[0]).max(c[0]) - 0.5).floor() + 1.0).clamp(0.0, w as f32) as usize;
-                for y in y0..y1 {
-                    let py = y as f32 + 0.5;
-                    for x in x0..x1 {
-                        let p = [x as f32 + 0.5, py];
-                        let l = [edge2(b, c, p) * inv, edge2(c, a, p) * inv, edge2(a, b, p) * inv];
-                        if l[0] < 0.0 || l[1] < 0.0 || l[2] < 0.0 {
-                            continue;
-                        }
-                        // 1/z is linear on screen; attributes divided by z are too.
-                        let q = [l[0] / a[2], l[1] / b[2], l[2] / c[2]];
-                        let inv_z = q[0] + q[1] + q[2];
+                let (from, to) = ((from - 0.5).max(x0 as f32) as usize, ((to + 0.5) as usize).min(x1));
+                let out = &mut rows[(y - top) * w..(y - top + 1) * w];
+                for (x, sample) in out.iter_mut().enumerate().take(to).skip(from) {
+                    let px = x as f32 + 0.5;
+                    let l = [0, 1, 2].map(|i| weights[i][0] * px + row[i]);
+                    if l[0] < 0.0 || l[1] < 0.0 || l[2] < 0.0 {
+                        continue;
+                    }
+                    // 1/z is linear on screen; attributes divided by z are too.
+                    let q = [l[0] * inv_depth[0], l[1] * inv_depth[1], l[2] * inv_depth[2]];
+                    let inv_z = q[0] + q[1] + q[2];
+                    // Nearer than what the sample holds (which may be infinitely far).
+                    if inv_z * sample.depth > 1.0 {
                         let depth = 1.0 / inv_z;
-                        let sample = &mut rows[(y - top) * w + x];
-                        if depth < sample.depth {
-                            *sample = Sample {
-                                triangle: t,
-                                bary: [q[1] / inv_z, q[2] / inv_z],
-                                depth,
-                            };
-                        }
+                        *sample = Sample {
+                            triangle: t,
+                            bary: [q[1] * depth, q[2] * depth],
+                            depth,
+                        };
                     }
                 }
             }
+        }
+    }
+}
+
+/// Rasterises `triangles` (`[F * 3]`) of `positions` (`[V * 3]`, world space)
+/// seen by `camera` with `factor × factor` samples per pixel: every band at once.
+pub fn rasterize(camera: &Camera, positions: &[f32], triangles: &[u32], factor: usize) -> Samples {
+    let raster = Raster::new(camera, positions, triangles, factor);
+    let band_samples = BAND_PIXELS * raster.factor * raster.width * raster.factor;
+    let mut samples = vec![Sample::empty(); raster.width * raster.factor * raster.height * raster.factor];
+    samples
+        .par_chunks_mut(band_samples)
+        .enumerate()
+        .for_each(|(band, out)| {
+            let mut rows = Vec::new();
+            raster.band(band, &mut rows);
+            out.copy_from_slice(&rows);
         });
     Samples {
-        width: camera.width as usize,
-        height: camera.height as usize,
-        factor,
+        width: raster.width,
+        height: raster.height,
+        factor: raster.factor,
         samples,
     }
 }
 
+/// Twice the signed area of `a, b, c` on screen.
 fn edge(a: [f32; 3], b: [f32; 3], c: [f32; 3]) -> f32 {
-    edge2(a, b, [c[0], c[1]])
-}
-
-/// Twice the signed area of `a, b, p` on screen.
-fn edge2(a: [f32; 3], b: [f32; 3], p: [f32; 2]) -> f32 {
-    (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
+    (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
 }
 
 #[cfg(test)]

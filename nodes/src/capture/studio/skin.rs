@@ -9,12 +9,18 @@
 //! adults; ours), so FLAME (metres) and ICT-FaceKit (cm) look alike. The
 //! face looks along +z with y up, as both models do. Every colour, size and
 //! threshold here is ours, tuned by eye on the ICT-FaceKit head.
+//!
+//! Each point is shaded once per pixel: detail finer than the pixel seeing
+//! it ([`Point::footprint`]) fades to its average ([`resolved`]), as a
+//! supersampled pixel would average it, so pores and hair strands neither
+//! alias at a distance nor vanish in a close-up. The slowly varying mottling
+//! ([`Mottle`]) is evaluated at the vertices once and interpolated.
 
 use crate::face::FaceRig;
 use crate::math::{Vec3, dot, length, normalize, scale, sub};
 
 use super::Appearance;
-use super::noise::Noise;
+use super::noise::{Noise, resolved};
 
 /// What a triangle is made of, from its region's name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +133,10 @@ pub struct Layout {
     pub cheeks: [Vec3; 2],
     /// The eyeballs, right and left, when the model has them as regions.
     pub eyes: [Option<Eyeball>; 2],
+    /// The outer lip contour in face cm ([`Layout::local`]).
+    lip_contour: [Vec3; 12],
+    /// Its box in x and y, grown by the lip's fading edge: `[x0, y0, x1, y1]`.
+    lip_box: [f32; 4],
 }
 
 impl Layout {
@@ -149,7 +159,22 @@ impl Layout {
             let c = lerp(under_eye, corner, 0.45);
             [c[0] + side * 1.0 * cm, c[1], c[2]]
         };
+        let local = |p: Vec3| scale(sub(p, lm(30)), 1.0 / cm);
+        let lip_contour: [Vec3; 12] = std::array::from_fn(|i| local(lm(48 + i)));
+        let lip_box = lip_contour.iter().fold(
+            [f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY],
+            |b, q| {
+                [
+                    b[0].min(q[0] - LIP_EDGE),
+                    b[1].min(q[1] - LIP_EDGE),
+                    b[2].max(q[0] + LIP_EDGE),
+                    b[3].max(q[1] + LIP_EDGE),
+                ]
+            },
+        );
         Some(Layout {
+            lip_contour,
+            lip_box,
             cm,
             brows: [[21, 20, 19, 18, 17].map(lm), [22, 23, 24, 25, 26].map(lm)],
             upper_lids: [[36, 37, 38, 39].map(lm), [45, 44, 43, 42].map(lm)],
@@ -176,21 +201,27 @@ impl Layout {
     /// contour seen from the front, fading over 1.5 mm outside it; 0 more
     /// than 1 cm behind the mouth corners.
     pub fn lip(&self, p: Vec3) -> f32 {
-        let contour: Vec<Vec3> = self.lips.iter().map(|&q| self.at(q)).collect();
+        let [x0, y0, x1, y1] = self.lip_box;
+        if p[0] <= x0 || p[0] >= x1 || p[1] <= y0 || p[1] >= y1 {
+            return 0.0;
+        }
         let back = self.at(self.mouth_corners[0])[2].min(self.at(self.mouth_corners[1])[2]) - 1.0;
         if p[2] < back - 0.5 {
             return 0.0;
         }
         let depth = smoothstep(back - 0.5, back, p[2]);
-        let (inside, distance) = polygon_distance(&contour, [p[0], p[1]]);
+        let (inside, distance) = polygon_distance(&self.lip_contour, [p[0], p[1]]);
         let edge = if inside {
             1.0
         } else {
-            1.0 - smoothstep(0.0, 0.15, distance)
+            1.0 - smoothstep(0.0, LIP_EDGE, distance)
         };
         edge * depth
     }
 }
+
+/// How far outside the outer lip contour the lip fades out, face cm.
+const LIP_EDGE: f32 = 0.15;
 
 /// Whether a 2D point is inside a polygon (even–odd) and its distance to the outline.
 fn polygon_distance(polygon: &[Vec3], p: [f32; 2]) -> (bool, f32) {
@@ -221,22 +252,20 @@ pub fn segment(a: Vec3, b: Vec3, p: [f32; 2]) -> (f32, f32) {
 /// The nearest point of a polyline to `p` in x–y: (arc-length fraction from
 /// its start, signed distance (+ above: y greater), the segment's direction).
 fn polyline(points: &[Vec3], p: [f32; 2]) -> (f32, f32, [f32; 2]) {
-    let lengths: Vec<f32> = points
-        .windows(2)
-        .map(|w| ((w[1][0] - w[0][0]).hypot(w[1][1] - w[0][1])).max(1e-6))
-        .collect();
-    let total: f32 = lengths.iter().sum();
+    let span = |w: &[Vec3]| ((w[1][0] - w[0][0]).hypot(w[1][1] - w[0][1])).max(1e-6);
+    let total: f32 = points.windows(2).map(span).sum();
     let mut best = (0.0, f32::INFINITY, [1.0, 0.0]);
     let mut along = 0.0;
-    for (i, w) in points.windows(2).enumerate() {
+    for w in points.windows(2) {
         let (t, d) = segment(w[0], w[1], p);
+        let length = span(w);
         if d < best.1.abs() {
-            let dir = [(w[1][0] - w[0][0]) / lengths[i], (w[1][1] - w[0][1]) / lengths[i]];
+            let dir = [(w[1][0] - w[0][0]) / length, (w[1][1] - w[0][1]) / length];
             let cy = w[0][1] + t * (w[1][1] - w[0][1]);
             let sign = if p[1] >= cy { 1.0 } else { -1.0 };
-            best = ((along + t * lengths[i]) / total, sign * d, dir);
+            best = ((along + t * length) / total, sign * d, dir);
         }
-        along += lengths[i];
+        along += length;
     }
     best
 }
@@ -273,6 +302,58 @@ impl Fields {
             hair: Noise::new(seed, 4),
             iris: Noise::new(seed, 5),
         }
+    }
+}
+
+/// The skin's slowly varying fields at a rest point, each in about [-1, 1]:
+/// smooth enough (under 1.5 cycles per face cm) to evaluate at the vertices
+/// once and interpolate across triangles.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Mottle {
+    /// Large soft patches of lighter and darker skin.
+    pub patches: f32,
+    /// Redder and less red patches.
+    pub flush: f32,
+    /// Variation of the roughness.
+    pub sheen: f32,
+}
+
+impl Mottle {
+    /// The fields at rest point `p` (face cm).
+    pub fn at(p: Vec3, fields: &Fields) -> Mottle {
+        Mottle {
+            patches: fields.tone.fractal(p, 0.35, 3),
+            flush: fields.tone.fractal([p[0] + 31.0, p[1], p[2]], 0.6, 2),
+            sheen: fields.tone.at([p[0] * 0.8, p[1] * 0.8, p[2] * 0.8 + 9.0]),
+        }
+    }
+
+    /// The blend of three with barycentric weights `w`.
+    pub fn blend(m: [Mottle; 3], w: [f32; 3]) -> Mottle {
+        let mix = |f: fn(&Mottle) -> f32| w[0] * f(&m[0]) + w[1] * f(&m[1]) + w[2] * f(&m[2]);
+        Mottle {
+            patches: mix(|m| m.patches),
+            flush: mix(|m| m.flush),
+            sheen: mix(|m| m.sheen),
+        }
+    }
+}
+
+/// A surface point as one pixel sees it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Point {
+    /// Its rest position, face cm ([`Layout::local`]).
+    pub p: Vec3,
+    /// The skin's slowly varying fields there.
+    pub mottle: Mottle,
+    /// The width of the pixel there, face cm: detail finer than this fades.
+    pub footprint: f32,
+}
+
+impl Point {
+    /// How much of a noise field of `scale` lattice cells per face cm the pixel shows ([`resolved`]).
+    pub fn detail(&self, scale: f32) -> f32 {
+        resolved(scale, self.footprint)
     }
 }
 
@@ -322,14 +403,15 @@ pub fn skin_tone(appearance: &Appearance) -> Vec3 {
     }
 }
 
-/// The surface at rest position `p` (face cm, [`Layout::local`]) of a material.
+/// The surface of a material at a point.
 pub fn surface(
     material: Material,
-    p: Vec3,
+    point: &Point,
     layout: Option<&Layout>,
     appearance: &Appearance,
     fields: &Fields,
 ) -> Surface {
+    let p = point.p;
     let plain = |albedo: Vec3, roughness: f32, cavity: f32| Surface {
         albedo,
         roughness,
@@ -339,7 +421,7 @@ pub fn surface(
         open: 0.0,
     };
     match material {
-        Material::Skin => skin(p, layout, appearance, fields),
+        Material::Skin => skin(point, layout, appearance, fields),
         Material::MouthSocket => plain([0.16, 0.035, 0.03], 0.3, 1.0),
         Material::GumsTongue => {
             let n = fields.tone.fractal(p, 2.0, 2);
@@ -357,11 +439,10 @@ pub fn surface(
     }
 }
 
-fn skin(p: Vec3, layout: Option<&Layout>, appearance: &Appearance, fields: &Fields) -> Surface {
+fn skin(point: &Point, layout: Option<&Layout>, appearance: &Appearance, fields: &Fields) -> Surface {
+    let (p, Mottle { patches, flush, sheen }) = (point.p, point.mottle);
     let tone = skin_tone(appearance);
     // Mottling: large soft patches of lighter and darker, redder and less red skin.
-    let patches = fields.tone.fractal(p, 0.35, 3);
-    let flush = fields.tone.fractal([p[0] + 31.0, p[1], p[2]], 0.6, 2);
     let mut albedo = mul3(
         tone,
         [
@@ -370,7 +451,7 @@ fn skin(p: Vec3, layout: Option<&Layout>, appearance: &Appearance, fields: &Fiel
             1.0 + 0.08 * patches - 0.04 * flush,
         ],
     );
-    let mut roughness = 0.48 + 0.06 * fields.tone.at([p[0] * 0.8, p[1] * 0.8, p[2] * 0.8 + 9.0]);
+    let mut roughness = 0.48 + 0.06 * sheen;
     let mut cavity = 0.5;
     let Some(layout) = layout else {
         return Surface::skin(albedo, roughness, cavity);
@@ -394,7 +475,10 @@ fn skin(p: Vec3, layout: Option<&Layout>, appearance: &Appearance, fields: &Fiel
     if appearance.freckles > 0.0 && spread > 0.01 {
         let spots = fields.freckles.at(scale(p, 3.3)) + 0.35 * fields.freckles.at(scale(p, 7.1));
         let threshold = 0.62 - 0.3 * appearance.freckles * spread;
-        let freckle = smoothstep(threshold, threshold + 0.08, spots) * spread.sqrt();
+        // A spot's edge is as soft as the pixel is wide: `spots` changes by
+        // about 4 per face cm, so half a pixel spans 2 × footprint of it.
+        let blur = 2.0 * point.footprint;
+        let freckle = smoothstep(threshold - blur, threshold + 0.08 + blur, spots) * spread.sqrt();
         albedo = mix3(albedo, mul3(albedo, [0.72, 0.56, 0.46]), freckle);
     }
     // Under the eyes: a little darker and bluer, thin skin over veins.
@@ -411,14 +495,16 @@ fn skin(p: Vec3, layout: Option<&Layout>, appearance: &Appearance, fields: &Fiel
         let wing = layout.at(layout.nose[2])[1];
         let corner = layout.at(layout.mouth_corners[0]);
         let top = wing - 0.4 - 0.55 * p[0].abs();
-        let ragged = 0.4 * fields.hair.at([p[0] * 0.8, p[1] * 0.8, p[2] * 0.8 + 50.0]);
-        let beard = (1.0 - smoothstep(top - 1.5, top + 0.3, p[1] + ragged))
-            * smoothstep(corner[1] - 7.0, corner[1] - 4.5, p[1])
+        let region = smoothstep(corner[1] - 7.0, corner[1] - 4.5, p[1])
             * (1.0 - smoothstep(5.5, 7.0, p[0].abs()))
             * smoothstep(corner[2] - 9.0, corner[2] - 6.0, p[2])
             * (1.0 - lip);
-        if beard > 0.0 {
-            let dots = smoothstep(0.0, 0.5, fields.hair.at(scale([p[0], p[1], p[2] + 90.0], 25.0)));
+        // The ragged upper edge moves it by up to 0.4 cm.
+        if region > 0.0 && p[1] - 0.4 < top + 0.3 {
+            let ragged = 0.4 * fields.hair.at([p[0] * 0.8, p[1] * 0.8, p[2] * 0.8 + 50.0]);
+            let beard = (1.0 - smoothstep(top - 1.5, top + 0.3, p[1] + ragged)) * region;
+            let dots = point.detail(25.0) * fields.hair.at(scale([p[0], p[1], p[2] + 90.0], 25.0));
+            let dots = smoothstep(0.0, 0.5, dots);
             let shade = 0.6 * appearance.stubble * beard * (0.5 + 0.5 * dots);
             albedo = mix3(albedo, mul3(albedo, [0.62, 0.64, 0.7]), shade);
         }
@@ -431,7 +517,7 @@ fn skin(p: Vec3, layout: Option<&Layout>, appearance: &Appearance, fields: &Fiel
         roughness = mix(roughness, 0.34, lip);
     }
     // Cropped scalp hair, eyebrows and lashes: hair over skin.
-    let hair = hair_cover(p, layout, fields).max(scalp_cover(p, layout, fields));
+    let hair = hair_cover(point, layout, fields).max(scalp_cover(point, layout, fields));
     if hair > 0.0 {
         albedo = mix3(albedo, appearance.hair, hair);
         roughness = mix(roughness, 0.6, hair);
@@ -445,12 +531,13 @@ fn mix(a: f32, b: f32, t: f32) -> f32 {
 }
 
 /// How much hair (eyebrow or lash) covers `p` (face cm), in [0, 1].
-fn hair_cover(p: Vec3, layout: &Layout, fields: &Fields) -> f32 {
+fn hair_cover(point: &Point, layout: &Layout, fields: &Fields) -> f32 {
+    let p = point.p;
     let mut cover = 0f32;
     for side in 0..2 {
         let outward = if side == 0 { -1.0 } else { 1.0 };
         // Eyebrows: the landmarks run along their upper edge, inner end first.
-        let brow: Vec<Vec3> = layout.brows[side].iter().map(|&q| layout.at(q)).collect();
+        let brow = layout.brows[side].map(|q| layout.at(q));
         if p[2] > brow[4][2] - 1.5 {
             let (s, d, _) = polyline(&brow, [p[0], p[1]]);
             let beyond = (p[0] - brow[0][0]) * outward < -0.3 || (p[0] - brow[4][0]) * outward > 0.2;
@@ -461,8 +548,8 @@ fn hair_cover(p: Vec3, layout: &Layout, fields: &Fields) -> f32 {
                 // Hairs grow up at the inner end and along the brow, outwards, further out.
                 let dir = normalize([outward * s.min(0.7) * 1.4, 1.0 - 0.6 * s, 0.0]).unwrap_or([0.0, 1.0, 0.0]);
                 let (u, v) = (p[0] * dir[0] + p[1] * dir[1], p[0] * dir[1] - p[1] * dir[0]);
-                let strands = fields.hair.at([u * 2.5, v * 28.0, side as f32 * 7.0])
-                    + 0.5 * fields.hair.at([u * 5.0, v * 55.0, 3.0]);
+                let strands = point.detail(28.0) * fields.hair.at([u * 2.5, v * 28.0, side as f32 * 7.0])
+                    + 0.5 * point.detail(55.0) * fields.hair.at([u * 5.0, v * 55.0, 3.0]);
                 let hairs = smoothstep(-0.15, 0.35, strands);
                 let density = body * (0.5 + 0.5 * hairs) * (1.0 - 0.2 * s);
                 cover = cover.max(density.clamp(0.0, 0.95));
@@ -474,7 +561,7 @@ fn hair_cover(p: Vec3, layout: &Layout, fields: &Fields) -> f32 {
             (&layout.lower_lids[side], 0.07, 0.45, -1.0),
         ];
         for (lid, width, strength, upwards) in lids {
-            let line: Vec<Vec3> = lid.iter().map(|&q| layout.at(q)).collect();
+            let line = lid.map(|q| layout.at(q));
             if p[2] < line[1][2] - 0.8 {
                 continue;
             }
@@ -482,7 +569,8 @@ fn hair_cover(p: Vec3, layout: &Layout, fields: &Fields) -> f32 {
             let offset = upwards * d;
             if offset > -0.04 && offset < width + 0.05 && s > 0.04 && s < 0.97 {
                 let fringe = 1.0 - smoothstep(width * 0.4, width + 0.05, offset);
-                let hairs = smoothstep(-0.2, 0.3, fields.hair.at([p[0] * 30.0, p[1] * 4.0, 11.0 + side as f32]));
+                let strands = point.detail(30.0) * fields.hair.at([p[0] * 30.0, p[1] * 4.0, 11.0 + side as f32]);
+                let hairs = smoothstep(-0.2, 0.3, strands);
                 let taper = smoothstep(0.0, 0.25, s) * smoothstep(1.0, 0.8, s);
                 cover = cover.max(fringe * taper * strength * (0.45 + 0.55 * hairs));
             }
@@ -494,7 +582,8 @@ fn hair_cover(p: Vec3, layout: &Layout, fields: &Fields) -> f32 {
 /// How much cropped hair covers `p` (face cm) on the scalp: above a hairline
 /// 5 cm over the brows at the front, sloping down at 45° towards the nape
 /// (never below 2.5 cm under the nose tip), lifted over the ears.
-fn scalp_cover(p: Vec3, layout: &Layout, fields: &Fields) -> f32 {
+fn scalp_cover(point: &Point, layout: &Layout, fields: &Fields) -> f32 {
+    let p = point.p;
     let brow_top = layout.at(layout.brows[0][2])[1].max(layout.at(layout.brows[1][2])[1]);
     let front = layout.at(layout.brows[0][0])[2] - 2.0;
     let mut line = brow_top + 5.0 + (p[2] - front).min(0.0);
@@ -503,12 +592,17 @@ fn scalp_cover(p: Vec3, layout: &Layout, fields: &Fields) -> f32 {
         * smoothstep(front - 14.0, front - 12.5, p[2])
         * (1.0 - smoothstep(front - 8.0, front - 6.5, p[2]));
     line = line.max(brow_top * ears);
+    // The ragged edge moves the line by up to 0.35 cm.
+    if p[1] + 0.35 <= line - 0.2 {
+        return 0.0;
+    }
     let ragged = 0.35 * fields.hair.fractal([p[0], p[1], p[2] + 40.0], 1.2, 2);
     let edge = smoothstep(line - 0.2, line + 0.7, p[1] + ragged);
     if edge <= 0.0 {
         return 0.0;
     }
-    let strands = fields.hair.at(scale([p[0], p[1], p[2] + 70.0], 18.0)) + 0.5 * fields.hair.at(scale(p, 41.0));
+    let strands = point.detail(18.0) * fields.hair.at(scale([p[0], p[1], p[2] + 70.0], 18.0))
+        + 0.5 * point.detail(41.0) * fields.hair.at(scale(p, 41.0));
     edge * (0.7 + 0.25 * smoothstep(-0.3, 0.3, strands))
 }
 

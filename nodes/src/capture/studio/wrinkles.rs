@@ -12,6 +12,8 @@
 //!
 //! `_L` shapes move the subject's left (+x), `_R` the right. The shapes of
 //! the masks, spacings and depths are ours, tuned by eye on ICT-FaceKit.
+//! Each crease is a Gaussian valley; seen through a pixel wider than it, it
+//! widens and shallows as the pixel's average of it would ([`valley`]).
 
 use crate::math::Vec3;
 
@@ -65,14 +67,19 @@ impl Drive {
     }
 }
 
-/// A valley of `width` centred on `x`: 1 at its bottom, 0 away from it.
-fn valley(x: f32, width: f32) -> f32 {
-    (-(x / width) * (x / width)).exp()
+/// A valley of `width` centred on `x`, seen through a pixel `blur` wide
+/// (both in the units of `x`): sharp, 1 at its bottom and 0 away from it;
+/// through a wide pixel, the box-filtered valley's Gaussian fit (variances
+/// add: w'² = w² + blur²/6, the same area).
+fn valley(x: f32, width: f32, blur: f32) -> f32 {
+    let wide = (width * width + blur * blur / 6.0).sqrt();
+    width / wide * (-(x / wide) * (x / wide)).exp()
 }
 
 /// The wrinkles' height (face cm, negative in creases) and crease depth in
-/// [0, 1] (for darkening) at rest point `p` (face cm).
-pub fn wrinkles(p: Vec3, layout: &Layout, drive: &Drive, noise: &Noise) -> (f32, f32) {
+/// [0, 1] (for darkening) at rest point `p` (face cm), seen through a pixel
+/// `footprint` face cm wide.
+pub fn wrinkles(p: Vec3, layout: &Layout, drive: &Drive, noise: &Noise, footprint: f32) -> (f32, f32) {
     let (mut height, mut crease) = (0f32, 0f32);
     let mut add = |depth: f32, c: f32| {
         height -= depth * c;
@@ -98,7 +105,7 @@ pub fn wrinkles(p: Vec3, layout: &Layout, drive: &Drive, noise: &Noise) -> (f32,
             let phase = bent / 0.95;
             let line = phase.round();
             let strength = smoothstep(-0.35, 0.25, noise.at([p[0] * 0.45, line * 3.1, 5.0]));
-            let c = valley(phase - line, 0.11) * strength;
+            let c = valley(phase - line, 0.11, footprint / 0.95) * strength;
             add(0.06 * amplitude * mask, c);
         }
     }
@@ -111,14 +118,14 @@ pub fn wrinkles(p: Vec3, layout: &Layout, drive: &Drive, noise: &Noise) -> (f32,
             let corner = layout.at(layout.upper_lids[side][0]);
             let (dx, dy) = ((p[0] - corner[0]) * out - 0.25, p[1] - corner[1]);
             let r = dx.hypot(dy);
-            let angle = dy.atan2(dx);
-            let mask = smoothstep(0.15, 0.6, r)
+            let reach = smoothstep(0.15, 0.6, r)
                 * (1.0 - smoothstep(1.6, 2.4, r))
-                * (1.0 - smoothstep(0.8, 1.15, angle.abs()))
                 * smoothstep(corner[2] - 3.5, corner[2] - 2.0, p[2]);
+            let angle = if reach > 0.0 { dy.atan2(dx) } else { 0.0 };
+            let mask = reach * (1.0 - smoothstep(0.8, 1.15, angle.abs()));
             if mask > 0.0 {
                 let phase = angle / 0.2 + 0.5 * noise.at([r * 0.9, angle * 2.0, 7.0 + side as f32]);
-                let c = valley(phase - phase.round(), 0.13);
+                let c = valley(phase - phase.round(), 0.13, footprint / (0.2 * r));
                 add(0.045 * amplitude * mask, c);
             }
         }
@@ -136,11 +143,11 @@ pub fn wrinkles(p: Vec3, layout: &Layout, drive: &Drive, noise: &Noise) -> (f32,
                 smoothstep(0.0, 0.15, t) * (1.0 - smoothstep(0.85, 1.0, t)) * smoothstep(a[2] - 3.0, a[2] - 1.5, p[2]);
             if mask > 0.0 && d < 1.2 {
                 let bulge = if outside > 0.0 {
-                    0.5 * valley(d - 0.35, 0.3)
+                    0.5 * valley(d - 0.35, 0.3, footprint)
                 } else {
                     0.0
                 };
-                add(0.1 * amplitude * mask, valley(d, 0.16) - bulge);
+                add(0.1 * amplitude * mask, valley(d, 0.16, footprint) - bulge);
             }
         }
         // Glabella: two short vertical lines just inside the inner brow ends.
@@ -155,7 +162,7 @@ pub fn wrinkles(p: Vec3, layout: &Layout, drive: &Drive, noise: &Noise) -> (f32,
             if mask > 0.0 {
                 add(
                     0.05 * amplitude * mask,
-                    valley(x + 0.08 * noise.at([y * 1.5, 3.0, side as f32]), 0.09),
+                    valley(x + 0.08 * noise.at([y * 1.5, 3.0, side as f32]), 0.09, footprint),
                 );
             }
         }
@@ -166,7 +173,7 @@ pub fn wrinkles(p: Vec3, layout: &Layout, drive: &Drive, noise: &Noise) -> (f32,
         let lip = layout.lip(p);
         if lip > 0.0 {
             let phase = p[0] / 0.16 + 0.6 * noise.at([p[0] * 2.0, p[1] * 3.0, 13.0]);
-            let c = valley(phase - phase.round(), 0.18);
+            let c = valley(phase - phase.round(), 0.18, footprint / 0.16);
             add(0.025 * drive.lips * lip, c);
         }
     }
