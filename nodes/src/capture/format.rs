@@ -435,7 +435,7 @@ pub fn write_meshes(
 }
 
 /// PNG bytes of 8-bit sRGB pixels, `width × height`, row by row: grey, RGB or
-/// RGBA by the number of values per pixel.
+/// RGBA by the number of values per pixel, with fast compression.
 pub fn encode_png(pixels: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
     let area = width as usize * height as usize;
     let color = match pixels.len().checked_div(area) {
@@ -453,6 +453,8 @@ pub fn encode_png(pixels: &[u8], width: u32, height: u32) -> Result<Vec<u8>, Str
     let mut encoder = png::Encoder::new(&mut bytes, width, height);
     encoder.set_color(color);
     encoder.set_depth(png::BitDepth::Eight);
+    // fdeflate: several times faster than the default for a few % more bytes.
+    encoder.set_compression(png::Compression::Fast);
     let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
     writer.write_image_data(pixels).map_err(|e| e.to_string())?;
     writer.finish().map_err(|e| e.to_string())?;
