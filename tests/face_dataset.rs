@@ -329,3 +329,71 @@ fn capture_synth_films_a_checked_capture_and_a_rerun_keeps_what_was_written() {
     // The frame is filmed again from every camera, to the same bytes.
     assert_eq!(std::fs::read(&removed).unwrap(), before);
 }
+
+/// `gspeech capture synth` at thumbnail size on the default face model and corpus, with more arguments.
+fn capture_synth(root: &Path, more: &[&str]) -> Output {
+    let (face, corpus) = (asset(), corpus());
+    let mut args = vec![
+        "capture",
+        "synth",
+        "--out",
+        path(root),
+        "--face",
+        path(&face),
+        "--corpus",
+        path(&corpus),
+        "--sentences",
+        "1",
+        "--expression-frames",
+        "1",
+        "--cameras",
+        "3",
+        "--held-out-cameras",
+        "1",
+        "--frames",
+        "10",
+        "--param",
+        "val_fraction=0",
+        "--param",
+        "test_fraction=0",
+    ];
+    args.extend_from_slice(more);
+    gspeech(&args)
+}
+
+#[test]
+fn capture_synth_films_a_capture_that_capture_info_accepts_and_refuses_other_settings_into_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("take");
+    let out = capture_synth(&root, &["--resolution", "24"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with(&format!("{}\n", root.display())), "{stdout}");
+    assert!(
+        stdout.contains(
+            "3 cameras (1 held out) × 10 frames (10 train, 0 val, 0 test) = 30 images of 24×24, 0.4 s at 25 fps, \
+             audio: audio.wav"
+        ),
+        "{stdout}"
+    );
+    assert!(text(&out.stderr).contains("30 images of 24×24 (0 kept from an earlier run)"));
+    let info = gspeech(&["capture", "info", path(&root)]);
+    assert_eq!(info.status.code(), Some(0), "{}", text(&info.stdout));
+    assert!(text(&info.stdout).contains("no problems"));
+
+    // The same settings again keep every frame; others are refused, naming what changed.
+    let again = capture_synth(&root, &["--resolution", "24"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("(30 kept from an earlier run)"),
+        "{}",
+        text(&again.stderr)
+    );
+    let other = capture_synth(&root, &["--resolution", "32"]);
+    assert_eq!(other.status.code(), Some(1));
+    assert!(
+        text(&other.stderr).contains("resolution 24 → 32"),
+        "{}",
+        text(&other.stderr)
+    );
+}

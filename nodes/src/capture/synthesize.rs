@@ -440,3 +440,6 @@ fn duration(seconds: f64) -> String {
         (h, m, _) => format!("{h} h {m:02} min"),
     }
 }
+
+#[cfg(test)]
+mod tests;
