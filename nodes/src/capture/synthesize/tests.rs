@@ -245,7 +245,7 @@ fn capture_synthesize_names_bad_settings() {
         "parameter `identity`: the face model has no identity `nobody`; it has neutral, identity000, identity001, \
          identity002, identity003, identity004, identity005, identity006, identity007, identity008, identity009"
     );
-    assert!(fails(json!({"held_out_cameras": 2})).contains("2 of 2 cameras held out leaves none for fitting"));
+    assert!(fails(json!({"held_out_cameras": 2})).contains("2 of 2 cameras cannot be held out"));
     assert!(fails(json!({"sentences": 0, "expression_frames": 0})).contains("there is nothing to film"));
     let err = fails(json!({"voice": "xx-nowhere"}));
     assert!(
