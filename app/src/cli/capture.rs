@@ -16,7 +16,7 @@ use gspeech_sdk::fs::write_atomic;
 use gspeech_sdk::{CancelToken, NodeError};
 
 use super::commands::install_interrupt_handler;
-use super::dataset::{NodeArgs, absolute, run_on_face};
+use super::dataset::{FactoryInputs, NodeArgs, absolute, run_on_face};
 use super::progress::TerminalReporter;
 use super::{EXIT_CANCELLED, EXIT_INVALID, EXIT_NODE_FAILED, EXIT_OK};
 use crate::graph::NodeEntry;
@@ -125,16 +125,9 @@ pub struct SynthArgs {
     /// The capture folder to write (new, empty, or an interrupted run of the same settings).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// The face model.
-    #[arg(
-        long,
-        value_name = "FILE.json",
-        default_value = "projects/assets/face/ict-facekit.json"
-    )]
-    pub face: PathBuf,
-    /// The sentences, one per line.
-    #[arg(long, value_name = "FILE", default_value = "projects/assets/corpus/harvard.txt")]
-    pub corpus: PathBuf,
+    /// The face model and the sentences.
+    #[command(flatten)]
+    pub inputs: FactoryInputs,
     /// How many sentences are spoken, the corpus's first [default: 5; 0: none].
     #[arg(long, value_name = "N")]
     pub sentences: Option<i64>,
@@ -300,7 +293,7 @@ fn synth(args: &SynthArgs, plugins: &[PathBuf]) -> u8 {
     let mut node = NodeEntry::new("synth", "capture.synthesize", 1);
     let given = [
         ("out", Some(json!(absolute(&args.out)))),
-        ("corpus", Some(json!(absolute(&args.corpus)))),
+        ("corpus", Some(json!(absolute(&args.inputs.corpus)))),
         ("sentences", args.sentences.map(|v| json!(v))),
         ("voice", args.voice.as_ref().map(|v| json!(v))),
         ("expression_frames", args.expression_frames.map(|v| json!(v))),
@@ -318,7 +311,13 @@ fn synth(args: &SynthArgs, plugins: &[PathBuf]) -> u8 {
             node.params.insert(name.into(), value);
         }
     }
-    let code = run_on_face(Some(&args.face), node, &args.node, plugins, "gspeech capture synth");
+    let code = run_on_face(
+        Some(&args.inputs.face),
+        node,
+        &args.node,
+        plugins,
+        "gspeech capture synth",
+    );
     if code == EXIT_OK
         && let Ok(capture) = Capture::read(&args.out)
     {

@@ -42,12 +42,9 @@ pub enum DatasetCommand {
     },
 }
 
-/// Options of `gspeech dataset synth`.
+/// What the factory commands (`dataset synth`, `capture synth`) read.
 #[derive(clap::Args, Debug)]
-pub struct SynthArgs {
-    /// The dataset folder to write.
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+pub struct FactoryInputs {
     /// The face model.
     #[arg(
         long,
@@ -58,6 +55,17 @@ pub struct SynthArgs {
     /// The sentences, one per line.
     #[arg(long, value_name = "FILE", default_value = "projects/assets/corpus/harvard.txt")]
     pub corpus: PathBuf,
+}
+
+/// Options of `gspeech dataset synth`.
+#[derive(clap::Args, Debug)]
+pub struct SynthArgs {
+    /// The dataset folder to write.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The face model and the sentences.
+    #[command(flatten)]
+    pub inputs: FactoryInputs,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 1)]
     pub seed: i64,
@@ -116,7 +124,7 @@ fn synth(args: &SynthArgs, plugins: &[PathBuf]) -> u8 {
     let mut synth = NodeEntry::new("synth", "dataset.synthesize", 1);
     for (name, value) in [
         ("out", json!(absolute(&args.out))),
-        ("corpus", json!(absolute(&args.corpus))),
+        ("corpus", json!(absolute(&args.inputs.corpus))),
         ("seed", json!(args.seed)),
         ("sentences", json!(args.sentences)),
         ("voices", json!(args.voices)),
@@ -129,7 +137,13 @@ fn synth(args: &SynthArgs, plugins: &[PathBuf]) -> u8 {
     if let Some(dir) = &args.recordings {
         synth.params.insert("recordings".into(), json!(absolute(dir)));
     }
-    run_on_face(Some(&args.face), synth, &args.node, plugins, "gspeech dataset synth")
+    run_on_face(
+        Some(&args.inputs.face),
+        synth,
+        &args.node,
+        plugins,
+        "gspeech dataset synth",
+    )
 }
 
 /// A path made absolute against the working folder (graphs resolve relative
