@@ -7,12 +7,14 @@
 //! - [`check`]: every problem a capture can have, each naming its file and entry;
 //! - [`import`]: other tools' capture layouts converted to this one;
 //! - `capture.load`: the node that opens and checks a capture;
-//! - `capture.synthesize`: the synthetic studio rig ([`studio`] renders,
-//!   [`timeline`] and [`expressions`] pose, [`resume`] keeps what was written);
+//! - `capture.synthesize`: the synthetic studio rig ([`timeline`] and
+//!   [`expressions`] pose the face, [`studio`] renders it, `film` films every
+//!   camera, [`resume`] keeps what was written);
 //! - [`preview`]: a contact sheet of every camera and a video of one, to check a capture by eye.
 
 pub mod check;
 pub mod expressions;
+mod film;
 pub mod format;
 pub mod import;
 mod load;

@@ -5,27 +5,23 @@
 //! capture folder ([`super::format`]) with `synthesis.json` beside it
 //! recording how it was made ([`super::resume`]).
 
-use std::path::Path;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
 
 use gspeech_sdk::{
-    Caching, FileFilter, Inputs, Node, NodeError, NodeSpec, Outputs, ParamSpec, Params, PathRole, PortSpec, PortType,
-    RunContext, Value, fs::write_atomic,
+    Caching, CancelToken, FileFilter, Inputs, Node, NodeError, NodeSpec, Outputs, ParamSpec, Params, PathRole,
+    PortSpec, PortType, RunContext, Value, fs::write_atomic,
 };
-use rayon::prelude::*;
-use serde_json::json;
+use serde_json::{Value as Json, json};
 
-use super::expressions::moves;
-use super::format::{
-    Capture, CaptureCamera, CaptureFrame, CaptureIndex, FORMAT, FaceModelRef, VERSION, write_image, write_index,
-    write_mask, write_meshes,
-};
+use super::expressions::{Move, moves};
+use super::film::Film;
+use super::format::{Capture, CaptureCamera, CaptureIndex, FORMAT, FaceModelRef, VERSION, write_index, write_meshes};
 use super::load::{dataset_record, describe};
-use super::resume::{Folder, frame_is_written};
-use super::studio::{Appearance, Pose, Scene, Studio, StudioRing, Subject, render_view};
+use super::resume::Folder;
+use super::studio::{Appearance, Scene, Studio, StudioRing, Subject};
 use super::timeline::{Performer, Timeline};
 use crate::audio::wav::{Encoding, encode};
-use crate::dataset::corpus::{assign_splits, read_corpus};
+use crate::dataset::corpus::{Sentence, assign_splits, read_corpus};
 use crate::dataset::sequence::Settings;
 use crate::face::FaceRig;
 
@@ -174,13 +170,101 @@ impl Node for SynthesizeCapture {
     fn run(&self, ctx: &RunContext, inputs: &Inputs, params: &Params) -> Result<Outputs, NodeError> {
         let face = FaceRig::from_record(inputs.record("face", PortType::FaceModel)?)
             .map_err(|e| NodeError::input("face", e))?;
-        let root = params.path("out")?.to_path_buf();
+        let plan = Plan::read(&face, params)?;
+        let performer = Performer::new(
+            &face,
+            &plan.voice,
+            plan.identity.clone(),
+            plan.settings.clone(),
+            plan.seed,
+        )
+        .map_err(|e| NodeError::input("face", e))?;
+        ctx.progress(0.0, "speaking and posing");
+        let mut timeline = performer
+            .timeline(
+                &plan.sentences,
+                &plan.moves,
+                plan.ramp_frames,
+                plan.seed,
+                ctx.cancel_token(),
+            )
+            .map_err(|e| match e {
+                NodeError::Param { name, message } if name == "voices" => NodeError::param("voice", message),
+                e => e,
+            })?;
+        let subject = Subject::new(&face, &plan.identity);
+        let cameras = plan
+            .ring
+            .cameras(&face, &subject.rest)
+            .map_err(|e| NodeError::param("cameras", e))?;
+        let mut take = format!("the take: {}", timeline.describe());
+        if plan.frames > 0 && plan.frames < timeline.frames() {
+            take += &format!("; filming its first {} frames", plan.frames);
+            timeline.truncate(plan.frames);
+        }
+        ctx.info(&take);
+
+        let root = &plan.root;
+        let folder = Folder::open(root, &plan.settings_json(&face))?;
+        folder.describe(&timeline, performer.speaker(), ctx.cancel_token())?;
+        let studio = Studio::default();
+        let film = Film {
+            scene: Scene::new(&subject, &plan.appearance, &studio),
+            cameras: &cameras,
+            timeline: &timeline,
+            root,
+        };
+        let filmed = film.shoot(ctx)?;
+        folder.prune(&cameras, timeline.frames())?;
+        write_capture(root, &face, &cameras, &timeline, ctx.cancel_token())?;
+
+        let capture = Capture::open(root)?;
+        ctx.info(&describe(&capture));
+        let (views, resolution) = (cameras.len(), plan.ring.width);
+        ctx.info(&format!(
+            "{} images of {resolution}×{resolution} ({} kept from an earlier run), {:.1} s of take; filmed {} in \
+             {:.1} s, {:.1} images/s",
+            views * timeline.frames(),
+            views * filmed.kept,
+            timeline.frames() as f64 / timeline.fps,
+            views * filmed.rendered,
+            filmed.seconds,
+            (views * filmed.rendered) as f64 / filmed.seconds.max(1e-9),
+        ));
+        Ok(Outputs::new().with("capture", Value::data(dataset_record(&capture))))
+    }
+}
+
+/// What a run films, from the node's parameters.
+struct Plan {
+    root: PathBuf,
+    seed: u64,
+    /// The `identity` parameter, and its coefficients.
+    identity_name: String,
+    identity: Vec<f32>,
+    appearance: Appearance,
+    voice: String,
+    /// The capture factory's settings (its defaults but the frame rate and silences).
+    settings: Settings,
+    /// Shares of sentences and combinations for validation and testing.
+    fractions: [f64; 2],
+    /// The sentences spoken, each with its split.
+    sentences: Vec<(Sentence, &'static str)>,
+    /// The expression moves, each with its split.
+    moves: Vec<(Move, &'static str)>,
+    ramp_frames: usize,
+    ring: StudioRing,
+    /// Film only the first this many frames (0: all).
+    frames: usize,
+}
+
+impl Plan {
+    /// Reads and checks the parameters; splits the sentences and the
+    /// expression combinations (every single expression is for training).
+    fn read(face: &FaceRig, params: &Params) -> Result<Plan, NodeError> {
         let seed = params.int("seed")? as u64;
-        let identity = identity(&face, params.text("identity")?)?;
-        let appearance = Appearance::from_seed(params.int("appearance")? as u64);
         let fractions = [params.float("val_fraction")?, params.float("test_fraction")?];
-        let wanted = params.int("sentences")? as usize;
-        let sentences = match (wanted, params.optional_path("corpus")?) {
+        let sentences = match (params.int("sentences")? as usize, params.optional_path("corpus")?) {
             (0, _) => Vec::new(),
             (_, None) => return Err(NodeError::param("corpus", "no corpus is set to speak sentences from")),
             (n, Some(path)) => {
@@ -191,7 +275,13 @@ impl Node for SynthesizeCapture {
             }
         };
         let ramp_frames = params.int("expression_frames")? as usize;
-        let (singles, combinations): (Vec<_>, Vec<_>) = moves(&face).into_iter().partition(|m| !m.combination);
+        if sentences.is_empty() && ramp_frames == 0 {
+            return Err(NodeError::param(
+                "sentences",
+                "with no sentences and no expression frames there is nothing to film",
+            ));
+        }
+        let (singles, combinations): (Vec<_>, Vec<_>) = moves(face).into_iter().partition(|m| !m.combination);
         let splits = match (ramp_frames, combinations.len()) {
             (0, _) | (_, 0) => Vec::new(),
             (_, n) => assign_splits(
@@ -202,33 +292,6 @@ impl Node for SynthesizeCapture {
                 ["val_fraction", "expression combination(s)"],
             )?,
         };
-        let moves: Vec<_> = singles
-            .into_iter()
-            .map(|m| (m, "train"))
-            .chain(combinations.into_iter().zip(splits))
-            .collect();
-        if sentences.is_empty() && ramp_frames == 0 {
-            return Err(NodeError::param(
-                "sentences",
-                "with no sentences and no expression frames there is nothing to film",
-            ));
-        }
-        let voice = params.text("voice")?.trim();
-        let settings = Settings {
-            fps: params.float("fps")?,
-            silence: SILENCE,
-            ..Settings::default()
-        };
-        let performer =
-            Performer::new(&face, voice, identity.clone(), settings, seed).map_err(|e| NodeError::input("face", e))?;
-        ctx.progress(0.0, "speaking and posing");
-        let mut timeline = performer
-            .timeline(&sentences, &moves, ramp_frames, seed, ctx.cancel_token())
-            .map_err(|e| match e {
-                NodeError::Param { name, message } if name == "voices" => NodeError::param("voice", message),
-                e => e,
-            })?;
-        let subject = Subject::new(&face, &identity);
         let resolution = params.int("resolution")? as u32;
         let ring = StudioRing {
             count: params.int("cameras")? as usize,
@@ -248,78 +311,42 @@ impl Node for SynthesizeCapture {
                 ),
             ));
         }
-        let cameras = ring
-            .cameras(&face, &subject.rest)
-            .map_err(|e| NodeError::param("cameras", e))?;
-
-        let settings = json!({
-            "generator": GENERATOR, "face": face.digest(), "seed": seed, "sentences": wanted,
-            "corpus": sentences.iter().map(|(s, _)| &s.text).collect::<Vec<_>>(), "voice": voice,
-            "expression_frames": ramp_frames, "identity": params.text("identity")?, "appearance": appearance.seed,
-            "resolution": resolution, "cameras": ring.count, "held_out_cameras": ring.held_out, "fps": timeline.fps,
-            "fractions": fractions,
-        });
-        let wanted_frames = params.int("frames")? as usize;
-        if wanted_frames > 0 {
-            timeline.truncate(wanted_frames);
-        }
-        let folder = Folder::open(&root, &settings)?;
-        folder.describe(&timeline, performer.speaker(), ctx.cancel_token())?;
-
-        let studio = Studio::default();
-        let film = Film {
-            scene: Scene::new(&subject, &appearance, &studio),
-            subject: &subject,
-            cameras: &cameras,
-            timeline: &timeline,
-            root: &root,
-        };
-        let filmed = film.shoot(ctx)?;
-        folder.prune(&cameras, timeline.frames())?;
-
-        let index = CaptureIndex {
-            format: FORMAT.into(),
-            version: VERSION,
-            fps: Some(timeline.fps),
-            audio: (!timeline.audio.is_empty()).then(|| AUDIO.to_string()),
-            face_model: FaceModelRef {
-                name: face.name.clone(),
-                path: None,
-                vertices: face.vertex_count(),
-                digest: face.digest(),
-                units: face.units.clone(),
+        let identity_name = params.text("identity")?.trim().to_string();
+        Ok(Plan {
+            root: params.path("out")?.to_path_buf(),
+            seed,
+            identity: identity(face, &identity_name)?,
+            identity_name,
+            appearance: Appearance::from_seed(params.int("appearance")? as u64),
+            voice: params.text("voice")?.trim().to_string(),
+            settings: Settings {
+                fps: params.float("fps")?,
+                silence: SILENCE,
+                ..Settings::default()
             },
-            cameras: cameras.clone(),
-            weight_names: face.expression_names.clone(),
-            frames: frames(&timeline),
-        };
-        let cancel = ctx.cancel_token();
-        if !timeline.audio.is_empty() {
-            let wav = encode(timeline.sample_rate, &[&timeline.audio], Encoding::Pcm16);
-            write_atomic(&root.join(AUDIO), &wav, cancel)?;
-        }
-        write_meshes(
-            &root,
-            timeline.frames(),
-            face.vertex_count(),
-            &timeline.vertices,
-            cancel,
-        )?;
-        write_index(&root, &index, cancel)?;
+            fractions,
+            sentences,
+            moves: singles
+                .into_iter()
+                .map(|m| (m, "train"))
+                .chain(combinations.into_iter().zip(splits))
+                .collect(),
+            ramp_frames,
+            ring,
+            frames: params.int("frames")? as usize,
+        })
+    }
 
-        let capture = Capture::open(&root)?;
-        let images = cameras.len() * timeline.frames();
-        let seconds = timeline.frames() as f64 / timeline.fps;
-        ctx.info(&describe(&capture));
-        ctx.info(&format!(
-            "{images} images of {resolution}×{resolution} ({} kept from an earlier run), {seconds:.1} s of take; \
-             filmed {} in {:.1} s, {:.1} images/s",
-            filmed.kept * cameras.len(),
-            filmed.rendered * cameras.len(),
-            filmed.seconds,
-            (filmed.rendered * cameras.len()) as f64 / filmed.seconds.max(1e-9),
-        ));
-        Ok(Outputs::new().with("capture", Value::data(dataset_record(&capture))))
+    /// Everything the files depend on: what a run must share with an earlier
+    /// one to resume it (all but `frames`).
+    fn settings_json(&self, face: &FaceRig) -> Json {
+        let texts: Vec<&str> = self.sentences.iter().map(|(s, _)| s.text.as_str()).collect();
+        json!({
+            "generator": GENERATOR, "face": face.digest(), "seed": self.seed, "sentences": texts,
+            "voice": self.voice, "expression_frames": self.ramp_frames, "identity": self.identity_name,
+            "appearance": self.appearance.seed, "resolution": self.ring.width, "cameras": self.ring.count,
+            "held_out_cameras": self.ring.held_out, "fps": self.settings.fps, "fractions": self.fractions,
+        })
     }
 }
 
@@ -343,102 +370,37 @@ fn identity(face: &FaceRig, name: &str) -> Result<Vec<f32>, NodeError> {
     Ok(coefficients)
 }
 
-/// The capture's frames: time from the start of the take, split and weights.
-fn frames(timeline: &Timeline) -> Vec<CaptureFrame> {
-    let k = timeline.weights.len() / timeline.frames().max(1);
-    timeline
-        .splits()
-        .into_iter()
-        .zip(timeline.weights.chunks_exact(k.max(1)))
-        .enumerate()
-        .map(|(index, (split, weights))| CaptureFrame {
-            index,
-            time: index as f64 / timeline.fps,
-            split: split.into(),
-            weights: Some(weights.to_vec()),
-        })
-        .collect()
-}
-
-/// Everything the filming of a take needs.
-struct Film<'a> {
-    scene: Scene<'a>,
-    subject: &'a Subject<'a>,
-    cameras: &'a [CaptureCamera],
-    timeline: &'a Timeline,
-    root: &'a Path,
-}
-
-/// How filming went.
-struct Filmed {
-    /// Frames rendered in this run.
-    rendered: usize,
-    /// Frames an earlier run had written.
-    kept: usize,
-    /// Seconds spent rendering.
-    seconds: f64,
-}
-
-impl Film<'_> {
-    /// Renders and writes every frame not written yet, one frame at a time,
-    /// its cameras in parallel; reports progress with the time left.
-    fn shoot(&self, ctx: &RunContext) -> Result<Filmed, NodeError> {
-        let total = self.timeline.frames();
-        let values = self.subject.rest.len();
-        let k = self.timeline.weights.len() / total;
-        let started = Instant::now();
-        let mut filmed = Filmed {
-            rendered: 0,
-            kept: 0,
-            seconds: 0.0,
-        };
-        for frame in 0..total {
-            ctx.check_cancelled()?;
-            if frame_is_written(self.root, self.cameras, frame) {
-                filmed.kept += 1;
-                continue;
-            }
-            let posed = &self.timeline.vertices[frame * values..(frame + 1) * values];
-            let weights = &self.timeline.weights[frame * k..(frame + 1) * k];
-            let pose = Pose::new(self.subject, weights, posed).map_err(NodeError::other)?;
-            self.cameras
-                .par_iter()
-                .try_for_each(|camera| self.write_view(&pose, camera, frame, ctx))?;
-            filmed.rendered += 1;
-            filmed.seconds = started.elapsed().as_secs_f64();
-            let done = filmed.rendered + filmed.kept;
-            let left = (total - done) as f64 * filmed.seconds / filmed.rendered as f64;
-            let rate = (filmed.rendered * self.cameras.len()) as f64 / filmed.seconds.max(1e-9);
-            ctx.progress(
-                done as f32 / total as f32,
-                &format!("frame {done}/{total}, {rate:.1} images/s, {} left", duration(left)),
-            );
-        }
-        Ok(filmed)
+/// Writes what follows the images: the audio (when something is said), the
+/// meshes and, last, `capture.json`.
+fn write_capture(
+    root: &Path,
+    face: &FaceRig,
+    cameras: &[CaptureCamera],
+    timeline: &Timeline,
+    cancel: &CancelToken,
+) -> Result<(), NodeError> {
+    let index = CaptureIndex {
+        format: FORMAT.into(),
+        version: VERSION,
+        fps: Some(timeline.fps),
+        audio: (!timeline.audio.is_empty()).then(|| AUDIO.to_string()),
+        face_model: FaceModelRef {
+            name: face.name.clone(),
+            path: None,
+            vertices: face.vertex_count(),
+            digest: face.digest(),
+            units: face.units.clone(),
+        },
+        cameras: cameras.to_vec(),
+        weight_names: face.expression_names.clone(),
+        frames: timeline.capture_frames(),
+    };
+    if !timeline.audio.is_empty() {
+        let wav = encode(timeline.sample_rate, &[&timeline.audio], Encoding::Pcm16);
+        write_atomic(&root.join(AUDIO), &wav, cancel)?;
     }
-
-    /// Renders one camera's view of a frame and writes its image and mask.
-    fn write_view(&self, pose: &Pose, camera: &CaptureCamera, frame: usize, ctx: &RunContext) -> Result<(), NodeError> {
-        let cancel = ctx.cancel_token();
-        if cancel.is_cancelled() {
-            return Err(NodeError::Cancelled);
-        }
-        let image = render_view(&self.scene, pose, &camera.to_camera())
-            .map_err(|e| NodeError::other(format!("camera \"{}\", frame {frame}: {e}", camera.name)))?;
-        let (rgb, mask) = image.split();
-        write_image(self.root, camera, frame, &rgb, cancel)?;
-        write_mask(self.root, camera, frame, &mask, cancel)
-    }
-}
-
-/// Seconds as `1 h 05 min`, `12 min 30 s` or `45 s`.
-fn duration(seconds: f64) -> String {
-    let s = seconds.round() as u64;
-    match (s / 3600, s / 60 % 60, s % 60) {
-        (0, 0, s) => format!("{s} s"),
-        (0, m, s) => format!("{m} min {s:02} s"),
-        (h, m, _) => format!("{h} h {m:02} min"),
-    }
+    write_meshes(root, timeline.frames(), face.vertex_count(), &timeline.vertices, cancel)?;
+    write_index(root, &index, cancel)
 }
 
 #[cfg(test)]

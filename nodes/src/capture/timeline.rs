@@ -15,6 +15,7 @@ use gspeech_sdk::{CancelToken, NodeError};
 use serde_json::{Value as Json, json};
 
 use super::expressions::{Move, ramp, weights};
+use super::format::CaptureFrame;
 use crate::dataset::corpus::Sentence;
 use crate::dataset::random::Rng;
 use crate::dataset::sequence::{Body, Driver, Settings, Speaker, Stage};
@@ -97,12 +98,41 @@ impl Timeline {
         }
     }
 
-    /// Per frame, its split.
-    pub fn splits(&self) -> Vec<&'static str> {
-        self.segments
+    /// The capture's frames: time from the start of the take, split and weights.
+    pub fn capture_frames(&self) -> Vec<CaptureFrame> {
+        let k = self.weights.len() / self.frames().max(1);
+        let splits = self
+            .segments
             .iter()
-            .flat_map(|s| std::iter::repeat_n(s.split, s.frames))
+            .flat_map(|s| std::iter::repeat_n(s.split, s.frames));
+        splits
+            .zip(self.weights.chunks_exact(k.max(1)))
+            .enumerate()
+            .map(|(index, (split, weights))| CaptureFrame {
+                index,
+                time: index as f64 / self.fps,
+                split: split.into(),
+                weights: Some(weights.to_vec()),
+            })
             .collect()
+    }
+
+    /// One line about the take: its sentences and moves, frames and length.
+    pub fn describe(&self) -> String {
+        let of = |kind: &str| {
+            let segments = self.segments.iter().filter(|s| s.kind == kind);
+            segments.fold((0, 0), |(n, frames), s| (n + 1, frames + s.frames))
+        };
+        let (spoken, expressed) = (of("speech"), of("expression"));
+        format!(
+            "{} sentence(s) in {} frames, then {} expression move(s) in {} frames: {} frames, {:.1} s",
+            spoken.0,
+            spoken.1,
+            expressed.0,
+            expressed.1,
+            self.frames(),
+            self.frames() as f64 / self.fps
+        )
     }
 }
 

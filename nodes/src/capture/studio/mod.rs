@@ -306,6 +306,11 @@ impl<'a> Scene<'a> {
             mottle,
         }
     }
+
+    /// The subject.
+    pub fn subject(&self) -> &'a Subject<'a> {
+        self.subject
+    }
 }
 
 /// Renders one frame of `subject` seen by `camera`: `weights` and `posed`
