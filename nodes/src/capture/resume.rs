@@ -55,8 +55,9 @@ impl Folder {
                 remove_partial_files(root)?;
             }
             Err(_) if root.is_dir() => {
-                let mut entries = std::fs::read_dir(root).map_err(|e| NodeError::file(root, e))?;
-                if entries.next().is_some() {
+                let entries = std::fs::read_dir(root).map_err(|e| NodeError::file(root, e))?;
+                // A run killed while writing its first file leaves only that file's temporary.
+                if entries.flatten().any(|e| !is_partial(&e.file_name().to_string_lossy())) {
                     return Err(NodeError::param(
                         "out",
                         format!(
@@ -66,6 +67,7 @@ impl Folder {
                         ),
                     ));
                 }
+                remove_partial_files(root)?;
             }
             Err(_) => std::fs::create_dir_all(root).map_err(|e| NodeError::file(root, e))?,
         }
@@ -147,12 +149,15 @@ fn remove_partial_files(root: &Path) -> Result<(), NodeError> {
             continue;
         };
         for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') && name.ends_with(".partial") {
+            if is_partial(&entry.file_name().to_string_lossy()) {
                 std::fs::remove_file(entry.path()).map_err(|e| NodeError::file(entry.path(), e))?;
             }
         }
     }
     Ok(())
+}
+
+/// Whether `name` is an atomic write's temporary file.
+fn is_partial(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".partial")
 }

@@ -219,6 +219,12 @@ fn capture_synthesize_is_deterministic_and_an_interrupted_run_resumes_to_the_sam
         .unwrap_err()
         .to_string();
     assert!(err.contains("is not empty and holds no synthesized capture"), "{err}");
+    // But a folder a killed run left with only its first file's temporary is started afresh.
+    let killed = run.dir().join("killed");
+    std::fs::create_dir_all(&killed).unwrap();
+    std::fs::write(killed.join(".synthesis.json.123-0.partial"), "{").unwrap();
+    run.run(&SynthesizeCapture, face_input(), tiny(&run, "killed")).unwrap();
+    assert!(files_under(&killed) == whole);
 
     // Another appearance seed films another skin.
     run.run(
