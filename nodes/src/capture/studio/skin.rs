@@ -579,19 +579,24 @@ fn hair_cover(point: &Point, layout: &Layout, fields: &Fields) -> f32 {
     cover
 }
 
-/// How much cropped hair covers `p` (face cm) on the scalp: above a hairline
-/// 5 cm over the brows at the front, sloping down at 45° towards the nape
-/// (never below 2.5 cm under the nose tip), lifted over the ears.
+/// How much cropped hair covers `p` (face cm) on the scalp. The hairline,
+/// as a height, follows a short haircut's profile going back from the
+/// forehead: 5 cm over the brows at the front, receding a little at the
+/// temples, down in front of the ear as a sideburn, in an arc over the ear,
+/// and down behind it to the nape (2.5 cm under the nose tip).
 fn scalp_cover(point: &Point, layout: &Layout, fields: &Fields) -> f32 {
     let p = point.p;
     let brow_top = layout.at(layout.brows[0][2])[1].max(layout.at(layout.brows[1][2])[1]);
     let front = layout.at(layout.brows[0][0])[2] - 2.0;
-    let mut line = brow_top + 5.0 + (p[2] - front).min(0.0);
-    line = line.max(-2.5);
-    let ears = smoothstep(5.6, 6.6, p[0].abs())
-        * smoothstep(front - 14.0, front - 12.5, p[2])
-        * (1.0 - smoothstep(front - 8.0, front - 6.5, p[2]));
-    line = line.max(brow_top * ears);
+    // Centimetres behind the forehead, and how far round onto the side of the head.
+    let (back, side) = (front - p[2], smoothstep(5.2, 6.4, p[0].abs()));
+    let temples = smoothstep(2.0, 4.5, back) * smoothstep(3.0, 5.0, p[0].abs());
+    let mut line = brow_top + 5.0 + 0.5 * temples;
+    line = mix(line, brow_top - 5.5, smoothstep(3.3, 4.3, back) * side);
+    let over_ear = (back - 7.8) / 2.0;
+    let ear = smoothstep(5.4, 6.0, back) * side;
+    line = mix(line, brow_top - 2.0 - 1.2 * over_ear * over_ear, ear);
+    line = mix(line, -2.5, smoothstep(9.6, 10.8, back));
     // The ragged edge moves the line by up to 0.35 cm.
     if p[1] + 0.35 <= line - 0.2 {
         return 0.0;
