@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use gspeech_nodes::face::asset::read_asset;
 use gspeech_nodes::motion::MotionModel;
+use gspeech_nodes::motion::data::Corpus;
 use gspeech_nodes::motion::eval::{Evaluation, Method, Row, table};
 use gspeech_nodes::motion::train::steps_per_frame;
-use gspeech_nodes::motion::data::Corpus;
 use gspeech_sdk::{CancelToken, NodeError, fs::write_atomic};
 
 use super::commands::install_interrupt_handler;
@@ -45,6 +45,10 @@ pub enum EvalCommand {
         /// Also write the rows as JSON to this file.
         #[arg(long, value_name = "FILE.json")]
         json: Option<PathBuf>,
+        /// Smooth each model's motion over time as `motion.generate` does: a Gaussian of this
+        /// standard deviation in frames (0: none).
+        #[arg(long, value_name = "FRAMES", default_value_t = 0.0)]
+        smoothing: f32,
     },
 }
 
@@ -58,6 +62,7 @@ pub fn main(command: &EvalCommand) -> u8 {
         upper,
         splits,
         json,
+        smoothing,
     } = command;
     let cancel = CancelToken::new();
     install_interrupt_handler(&cancel);
@@ -66,7 +71,15 @@ pub fn main(command: &EvalCommand) -> u8 {
         lips: lips.as_deref(),
         upper: upper.as_deref(),
     };
-    match eval_motion(models, data, &faces, splits.as_deref(), json.as_deref(), &cancel) {
+    match eval_motion(
+        models,
+        data,
+        &faces,
+        splits.as_deref(),
+        *smoothing,
+        json.as_deref(),
+        &cancel,
+    ) {
         Ok(()) => EXIT_OK,
         Err((code, NodeError::Cancelled)) if code == EXIT_NODE_FAILED => EXIT_CANCELLED,
         Err((code, e)) => {
@@ -89,6 +102,7 @@ fn eval_motion(
     data: &Path,
     faces: &FaceSources,
     splits: Option<&str>,
+    smoothing: f32,
     json: Option<&Path>,
     cancel: &CancelToken,
 ) -> Result<(), (u8, NodeError)> {
@@ -111,8 +125,14 @@ fn eval_motion(
     };
     eprintln!("reading {} of {}", splits.join(", "), data.display());
     let evaluation = Evaluation::new(&corpus, &rig, &splits, steps_per_frame(corpus.fps()), cancel).map_err(invalid)?;
-    let mut rows: Vec<Row> = evaluation.score("ground truth", &Method::Truth, cancel).map_err(failed)?;
-    rows.extend(evaluation.score("template (static)", &Method::Template, cancel).map_err(failed)?);
+    let mut rows: Vec<Row> = evaluation
+        .score("ground truth", &Method::Truth, cancel)
+        .map_err(failed)?;
+    rows.extend(
+        evaluation
+            .score("template (static)", &Method::Template, cancel)
+            .map_err(failed)?,
+    );
     for (path, model) in paths.iter().zip(&models) {
         let name = format!(
             "{} ({})",
@@ -120,7 +140,11 @@ fn eval_motion(
             model.config.architecture.name()
         );
         eprintln!("scoring {name}");
-        rows.extend(evaluation.score(&name, &Method::Model(model), cancel).map_err(failed)?);
+        rows.extend(
+            evaluation
+                .score(&name, &Method::Model(model, smoothing), cancel)
+                .map_err(failed)?,
+        );
     }
     print!("{}", table(&rows));
     if let Some(path) = json {

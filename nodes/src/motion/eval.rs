@@ -22,8 +22,10 @@ pub enum Method<'a> {
     Truth,
     /// The face at rest: zero offsets.
     Template,
-    /// A trained model.
-    Model(&'a MotionModel),
+    /// A trained model, its output smoothed over time by a Gaussian of
+    /// `smoothing` frames' standard deviation (0: none), as `motion.generate`'s
+    /// `smoothing` parameter does.
+    Model(&'a MotionModel, f32),
 }
 
 /// One row of the table.
@@ -146,7 +148,7 @@ impl<'a> Evaluation<'a> {
 
     /// Scores `method` on every split.
     pub fn score(&self, name: &str, method: &Method, cancel: &CancelToken) -> Result<Vec<Row>, NodeError> {
-        if let Method::Model(model) = method {
+        if let Method::Model(model, _) = method {
             super::generate::check_face(model, self.face).map_err(NodeError::other)?;
             if model.config.fps != self.fps {
                 return Err(NodeError::other(format!(
@@ -166,7 +168,11 @@ impl<'a> Evaluation<'a> {
                 let predicted: Vec<f32> = match method {
                     Method::Truth => truth.clone(),
                     Method::Template => vec![0.0; truth.len()],
-                    Method::Model(model) => self.predict(model, clip)?.iter().map(|v| v * self.mm).collect(),
+                    Method::Model(model, smoothing) => self
+                        .predict(model, *smoothing, clip)?
+                        .iter()
+                        .map(|v| v * self.mm)
+                        .collect(),
                 };
                 acc.add(
                     &self.sets,
@@ -192,7 +198,7 @@ impl<'a> Evaluation<'a> {
 
     /// A model's offsets for a clip (in the clip speaker's style when the
     /// model knows the speaker, else the average style).
-    fn predict(&self, model: &MotionModel, clip: &Clip) -> Result<Vec<f32>, NodeError> {
+    fn predict(&self, model: &MotionModel, smoothing: f32, clip: &Clip) -> Result<Vec<f32>, NodeError> {
         let mut input = clip.features.clone();
         model.stats.apply(&mut input);
         let speaker = if model.config.speakers.contains(&clip.speaker) {
@@ -202,6 +208,7 @@ impl<'a> Evaluation<'a> {
         };
         let options = GenerateOptions {
             speaker,
+            smoothing,
             ..GenerateOptions::default()
         };
         let generated = generate(model, &input, clip.frames, &options, &|| false)?;

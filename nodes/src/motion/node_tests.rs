@@ -84,7 +84,7 @@ fn a_factory_dataset_trains_evaluates_and_names_its_broken_files() {
     let evaluation = Evaluation::new(&corpus, ict(), &["test", "test_voice"], 2, &CancelToken::new()).unwrap();
     let cancel = CancelToken::new();
     let template = evaluation.score("template", &Method::Template, &cancel).unwrap();
-    let scored = evaluation.score("model", &Method::Model(&model), &cancel).unwrap();
+    let scored = evaluation.score("model", &Method::Model(&model, 0.0), &cancel).unwrap();
     assert_eq!(template.len(), 2);
     for row in template.iter().chain(&scored) {
         assert_eq!(row.metrics.sequences, 1, "{row:?}");
@@ -371,7 +371,7 @@ fn the_vocaset_and_biwi_fixtures_train_one_step_and_evaluate() {
         assert_eq!(corpus.evaluation_splits(), splits, "{name}");
         let evaluation = Evaluation::new(&corpus, &face, &splits, 2, &CancelToken::new()).unwrap();
         let cancel = CancelToken::new();
-        for method in [Method::Truth, Method::Template, Method::Model(&model)] {
+        for method in [Method::Truth, Method::Template, Method::Model(&model, 0.0)] {
             let rows = evaluation.score(name, &method, &cancel).unwrap();
             assert_eq!(rows.len(), splits.len());
             for row in rows {
