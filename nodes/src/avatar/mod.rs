@@ -1,3 +1,4 @@
 //! Avatars: Gaussians bound to the triangles of a face mesh, posed by motion.
 
 pub mod binding;
+pub mod gradients;
