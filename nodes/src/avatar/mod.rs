@@ -1,5 +1,6 @@
 //! Avatars: Gaussians bound to the triangles of a face mesh, posed by motion.
 
 pub mod binding;
+pub mod color;
 pub mod gradients;
 pub mod mouth;
