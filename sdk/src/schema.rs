@@ -167,8 +167,15 @@ impl Schema {
                             t("opacities", F32, &[A], true),
                             t("colors", F32, &[A, A], true),
                             t("binding", U32, &[A], false),
+                            // An avatar with a colour MLP (nodes/src/avatar/model.rs) adds: a latent per
+                            // Gaussian [N, L], extra mouth triangles [M, 3] (face-model vertex indices, bound
+                            // to after the face's own), and the MLP's weights as `mlp.*` tensors (unlisted,
+                            // named by its `config`).
+                            t("latents", F32, &[A, A], false),
+                            t("mouth_triangles", U32, &[A, Dim::Is(3)], false),
                         ],
-                        attrs: &[],
+                        // The colour MLP's sizes, the face model it is bound to, and what made it.
+                        attrs: &[a("config", Object, false)],
                         one_of: &[],
                     }
                 }
@@ -350,6 +357,33 @@ mod tests {
             .validate()
             .unwrap_err();
         assert_eq!(err, "audio needs an attribute `sample_rate`");
+    }
+
+    #[test]
+    fn avatars_may_add_a_colour_model() {
+        let f32s = |shape: &[usize]| Tensor::from_f32(shape, vec![0.0; shape.iter().product()]).unwrap();
+        let plain = Record::new(PortType::Avatar)
+            .with_tensor("means", f32s(&[2, 3]))
+            .with_tensor("scales", f32s(&[2, 3]))
+            .with_tensor("rotations", f32s(&[2, 4]))
+            .with_tensor("opacities", f32s(&[2]))
+            .with_tensor("colors", f32s(&[2, 3]));
+        plain.validate().unwrap();
+        let with_mlp = plain
+            .clone()
+            .with_tensor("latents", f32s(&[2, 8]))
+            .with_tensor("mouth_triangles", Tensor::from_u32(&[1, 3], vec![0, 1, 2]).unwrap())
+            .with_tensor("mlp.out.bias", f32s(&[3]))
+            .with_attr("config", serde_json::json!({}));
+        with_mlp.validate().unwrap();
+        let err = plain
+            .clone()
+            .with_tensor("latents", f32s(&[16]))
+            .validate()
+            .unwrap_err();
+        assert_eq!(err, "avatar tensor `latents` has shape [16] but must be [N, N]");
+        let err = plain.with_attr("config", "mlp").validate().unwrap_err();
+        assert!(err.contains("`config` is \"mlp\" but must be an object"), "{err}");
     }
 
     #[test]

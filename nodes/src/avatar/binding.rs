@@ -205,6 +205,19 @@ impl<'a> MeshSequence<'a> {
         self.fps
     }
 
+    /// The same meshes with extra triangles after the face model's (an
+    /// avatar's `mouth_triangles`, see `super::mouth`), so a binding can index them.
+    pub fn with_triangles(mut self, extra: &[[u32; 3]]) -> Result<MeshSequence<'a>, String> {
+        let vertices = self.neutral.len() / 3;
+        if let Some(bad) = extra.iter().flatten().find(|&&v| v as usize >= vertices) {
+            return Err(format!(
+                "avatar: a mouth triangle uses vertex {bad}, but the face model has {vertices}"
+            ));
+        }
+        self.triangles.extend_from_slice(extra);
+        Ok(self)
+    }
+
     /// The triangles.
     pub fn triangles(&self) -> &[[u32; 3]] {
         &self.triangles
@@ -332,6 +345,17 @@ mod tests {
             vec![[0.5, 0.0, 2.0], [1.0, 0.0, 2.0], [0.0, 1.0, 2.0]]
         );
         assert_eq!(MeshSequence::new(&face, None).unwrap().vertices(0)[2], [0.0, 1.0, 0.0]);
+        let extended = MeshSequence::new(&face, None)
+            .unwrap()
+            .with_triangles(&[[2, 1, 0]])
+            .unwrap();
+        assert_eq!(extended.triangles(), [[0, 1, 2], [2, 1, 0]]);
+        let err = MeshSequence::new(&face, None)
+            .unwrap()
+            .with_triangles(&[[3, 1, 0]])
+            .err()
+            .unwrap();
+        assert!(err.contains("uses vertex 3, but the face model has 3"), "{err}");
         // Another tool's spelling of a name drives the same expression.
         let respelled = weights
             .clone()

@@ -3,4 +3,6 @@
 pub mod binding;
 pub mod color;
 pub mod gradients;
+pub mod model;
 pub mod mouth;
+pub use model::{Avatar, AvatarConfig, FaceIdentity};
