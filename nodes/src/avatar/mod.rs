@@ -2,6 +2,7 @@
 
 pub mod binding;
 pub mod color;
+pub mod file;
 pub mod gradients;
 pub mod model;
 pub mod mouth;
