@@ -61,6 +61,7 @@ pub fn builtin() -> Vec<Arc<dyn Node>> {
     nodes.extend(capture::nodes());
     nodes.extend(motion::nodes());
     nodes.extend(splats::nodes());
+    nodes.extend(avatar::nodes());
     nodes.extend(camera::nodes());
     nodes.extend(render::nodes());
     nodes.extend(export::nodes());
