@@ -132,6 +132,42 @@ impl Avatar {
         Ok(avatar)
     }
 
+    /// A new avatar on a face model, initialised as GaussianAvatars does: one
+    /// Gaussian at the centre of every triangle (the face's and the extra
+    /// mouth triangles), unrotated, with local scales 1 (the triangle's scale
+    /// `k` in the world) and opacity 0.1; latents drawn from `N(0, 0.1²)` by
+    /// `seed` (ours). The colour MLP comes in already made, so a fitter keeps
+    /// its variables.
+    pub fn initial(face: &FaceRig, color: ColorMlp, command: &str, seed: u64) -> Result<Avatar, String> {
+        let mouth_triangles = super::mouth::mouth_triangles(face);
+        let n = face.triangle_count() + mouth_triangles.len();
+        let mut rng = crate::dataset::random::Rng::stream(seed, "avatar/latents");
+        let latent = color.config.latent;
+        let latents: Vec<f32> = (0..n * latent).map(|_| (0.1 * rng.normal()) as f32).collect();
+        let latents = Tensor::from_vec(latents, (n, latent), &Device::Cpu).map_err(|e| e.to_string())?;
+        let gaussians = Gaussians {
+            means: vec![[0.0; 3]; n],
+            scales: vec![[1.0; 3]; n],
+            rotations: vec![[1.0, 0.0, 0.0, 0.0]; n],
+            opacities: vec![0.1; n],
+            sh: Arc::from(vec![0.0; 3 * n]),
+            sh_degree: 0,
+        };
+        let config = AvatarConfig {
+            face: FaceIdentity::of(face),
+            color: color.config,
+            command: command.to_string(),
+        };
+        Avatar::new(
+            config,
+            gaussians,
+            (0..n as u32).collect(),
+            mouth_triangles,
+            latents,
+            color,
+        )
+    }
+
     /// Number of Gaussians.
     pub fn len(&self) -> usize {
         self.gaussians.len()
@@ -474,6 +510,40 @@ pub(crate) mod tests {
         // Its fallback colours are the MLP's at rest, seen along the normals.
         let rest = avatar.colors(&[0.0; 3], &vec![[0.0, 0.0, 1.0]; 7]).unwrap();
         assert_eq!(sh0(&rest).unwrap(), avatar.gaussians.sh);
+    }
+
+    #[test]
+    fn a_new_avatar_has_a_gaussian_at_every_triangle_centre() {
+        let (vertices, triangles) = mesh();
+        let rig = FaceRig {
+            name: "tiny".into(),
+            units: "cm".into(),
+            neutral: vertices.iter().flatten().copied().collect(),
+            triangles: triangles.iter().flatten().copied().collect(),
+            expression_names: vec!["a".into(), "b".into(), "c".into()],
+            expressions: vec![0.0; 3 * 15],
+            identity_names: Vec::new(),
+            identities: Vec::new(),
+            uvs: None,
+            regions: Vec::new(),
+            lip_vertices: Vec::new(),
+            upper_face_vertices: Vec::new(),
+            landmarks: Vec::new(),
+        };
+        let color = tiny(ColorInputs::ExpressionAndView).color;
+        let avatar = Avatar::initial(&rig, color, "fit", 3).unwrap();
+        assert_eq!((avatar.len(), avatar.mouth_triangles.len()), (4, 0));
+        assert_eq!(avatar.config.face, tiny(ColorInputs::Constant).config.face);
+        let frames = triangle_frames(&vertices, &triangles);
+        let posed = avatar
+            .posed_gaussians(&vertices, &triangles, &[0.0; 3], [0.0, 0.0, 9.0])
+            .unwrap();
+        for (i, frame) in frames.iter().enumerate() {
+            assert_eq!(posed.means[i], frame.origin);
+            assert_eq!(posed.scales[i], [frame.scale; 3]);
+        }
+        let again = Avatar::initial(&rig, tiny(ColorInputs::ExpressionAndView).color, "fit", 3).unwrap();
+        assert_eq!(again.to_record().unwrap(), avatar.to_record().unwrap(), "deterministic");
     }
 
     #[test]
