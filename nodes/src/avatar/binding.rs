@@ -89,21 +89,74 @@ pub struct MeshSequence<'a> {
     neutral: &'a [f32],
     triangles: Vec<[u32; 3]>,
     expressions: &'a [f32],
-    motion: Option<Drive<'a>>,
+    /// Per-frame vertex offsets, when the motion has them: they move the mesh.
+    offsets: Option<Offsets<'a>>,
+    /// Per-frame blendshape weights, when the motion has them: they move the
+    /// mesh when there are no offsets, and are each frame's expression code.
+    weights: Option<Weights<'a>>,
     frames: usize,
     fps: Option<f64>,
 }
 
-/// How a motion moves the mesh.
-enum Drive<'a> {
-    /// Per-frame vertex offsets.
-    Offsets(Offsets<'a>),
-    /// Per-frame weights `[T, W]`, and the face model's expression each weight drives.
-    Weights {
-        weights: &'a [f32],
-        width: usize,
-        expression: Vec<usize>,
-    },
+/// A motion's per-frame weights `[T, W]`, and the face model's expression each weight drives.
+struct Weights<'a> {
+    values: &'a [f32],
+    width: usize,
+    expression: Vec<usize>,
+}
+
+impl<'a> Weights<'a> {
+    /// The weights of `motion`, if it has any, matched to the face model's
+    /// `count` expressions by name (or by position when unnamed and as many).
+    fn of(motion: &'a Record, expression_names: &[&str], count: usize) -> Result<Option<Weights<'a>>, String> {
+        let Some(weights) = motion.tensor("weights") else {
+            return Ok(None);
+        };
+        let width = weights.shape()[1];
+        let names: Option<Vec<&str>> = motion
+            .attr("weight_names")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect());
+        let expression = match names {
+            Some(names) if names.len() != width => {
+                return Err(format!("motion: {} weight names for {width} weights", names.len()));
+            }
+            Some(names) => names
+                .iter()
+                .map(|name| {
+                    find_name(expression_names, name)
+                        .ok_or_else(|| format!("motion: the weight `{name}` names no expression of the face model"))
+                })
+                .collect::<Result<_, _>>()?,
+            None if width == count => (0..count).collect(),
+            None => {
+                return Err(format!(
+                    "motion: {width} unnamed weights, but the face model has {count} expressions"
+                ));
+            }
+        };
+        Ok(Some(Weights {
+            values: weights.as_f32().ok_or("motion: `weights` are not f32")?,
+            width,
+            expression,
+        }))
+    }
+
+    fn frames(&self) -> usize {
+        self.values.len() / self.width.max(1)
+    }
+
+    /// One frame's weights in the face model's order of its `count` expressions.
+    fn per_expression(&self, frame: usize, count: usize) -> Vec<f32> {
+        let mut out = vec![0.0; count];
+        for (k, &w) in self.values[frame * self.width..(frame + 1) * self.width]
+            .iter()
+            .enumerate()
+        {
+            out[self.expression[k]] += w;
+        }
+        out
+    }
 }
 
 impl<'a> MeshSequence<'a> {
@@ -145,7 +198,8 @@ impl<'a> MeshSequence<'a> {
             neutral,
             triangles,
             expressions: expressions_tensor.as_f32().expect("validated"),
-            motion: None,
+            offsets: None,
+            weights: None,
             frames: 1,
             fps: None,
         };
@@ -154,41 +208,13 @@ impl<'a> MeshSequence<'a> {
         };
         motion.validate()?;
         sequence.fps = motion.attr("fps").and_then(|v| v.as_f64());
-        if let Some(offsets) = Offsets::of(motion, vertices)? {
-            sequence.frames = offsets.frames;
-            sequence.motion = Some(Drive::Offsets(offsets));
-        } else {
-            let weights = motion.tensor("weights").expect("validated: offsets or weights");
-            let width = weights.shape()[1];
-            let names: Option<Vec<&str>> = motion
-                .attr("weight_names")
-                .and_then(|v| v.as_array())
-                .map(|a| a.iter().filter_map(|v| v.as_str()).collect());
-            let expression = match names {
-                Some(names) if names.len() != width => {
-                    return Err(format!("motion: {} weight names for {width} weights", names.len()));
-                }
-                Some(names) => names
-                    .iter()
-                    .map(|name| {
-                        find_name(&expression_names, name)
-                            .ok_or_else(|| format!("motion: the weight `{name}` names no expression of the face model"))
-                    })
-                    .collect::<Result<_, _>>()?,
-                None if width == count => (0..count).collect(),
-                None => {
-                    return Err(format!(
-                        "motion: {width} unnamed weights, but the face model has {count} expressions"
-                    ));
-                }
-            };
-            sequence.frames = weights.shape()[0];
-            sequence.motion = Some(Drive::Weights {
-                weights: weights.as_f32().expect("validated"),
-                width,
-                expression,
-            });
-        }
+        sequence.offsets = Offsets::of(motion, vertices)?;
+        sequence.weights = Weights::of(motion, &expression_names, count)?;
+        sequence.frames = match (&sequence.offsets, &sequence.weights) {
+            (Some(offsets), _) => offsets.frames,
+            (None, Some(weights)) => weights.frames(),
+            (None, None) => unreachable!("validated: a motion has offsets or weights"),
+        };
         if sequence.frames == 0 {
             return Err("motion: it has no frames".into());
         }
@@ -226,24 +252,21 @@ impl<'a> MeshSequence<'a> {
     /// The vertices of one frame.
     pub fn vertices(&self, frame: usize) -> Vec<Vec3> {
         let mut v = self.neutral.to_vec();
-        let n = v.len();
-        match &self.motion {
-            None => {}
-            Some(Drive::Offsets(offsets)) => offsets.add_to(frame, &mut v),
-            Some(Drive::Weights {
-                weights,
-                width,
-                expression,
-            }) => {
-                // The motion's weights, in the face model's order of expressions.
-                let mut per_expression = vec![0.0; self.expressions.len() / n.max(1)];
-                for (k, &w) in weights[frame * width..(frame + 1) * width].iter().enumerate() {
-                    per_expression[expression[k]] += w;
-                }
-                add_shapes(&mut v, self.expressions, &per_expression);
-            }
+        if let Some(offsets) = &self.offsets {
+            offsets.add_to(frame, &mut v);
+        } else if let Some(code) = self.expression(frame) {
+            add_shapes(&mut v, self.expressions, &code);
         }
         v.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect()
+    }
+
+    /// One frame's expression code: the motion's weights in the face model's
+    /// order of expressions, when the motion has weights (it may also have
+    /// offsets, which then move the mesh).
+    pub fn expression(&self, frame: usize) -> Option<Vec<f32>> {
+        let count = self.expressions.len() / self.neutral.len().max(1);
+        let weights = self.weights.as_ref()?;
+        Some(weights.per_expression(frame.min(weights.frames() - 1), count))
     }
 
     /// The bound Gaussians posed on one frame's mesh.

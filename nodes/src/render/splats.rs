@@ -9,6 +9,7 @@ use gspeech_sdk::{
 
 use super::{Image, SplatRenderer, cpu};
 use crate::avatar::binding::{MeshSequence, check_binding};
+use crate::avatar::{Avatar, face_identity};
 use crate::camera::{Camera, cameras_from_record};
 use crate::splats::{Gaussians, binding_of};
 
@@ -47,8 +48,9 @@ impl Node for RenderSplats {
                  (the expected camera-space depth of each pixel, 0 where nothing is drawn), on the GPU with wgpu \
                  (Mesa's software Vulkan where there is no GPU) or on the CPU reference renderer. An avatar whose \
                  Gaussians are bound to mesh triangles is posed on each frame's mesh: the face model's neutral mesh \
-                 moved by the motion's vertex offsets or blendshape weights. There is one frame per motion frame, \
-                 or else per camera; a single camera serves every frame.",
+                 moved by the motion's vertex offsets or blendshape weights. A fitted avatar's colour comes from its \
+                 colour MLP on every frame, for the motion's expression (its blendshape weights) and each camera's \
+                 view. There is one frame per motion frame, or else per camera; a single camera serves every frame.",
             )
             .input(PortSpec::new(
                 "gaussians",
@@ -111,12 +113,43 @@ impl Node for RenderSplats {
             .map(|_| inputs.record("motion", PortType::Motion))
             .transpose()?;
         let binding = binding_of(avatar);
+        // An avatar with a colour MLP (a fitted one), rather than fixed colours.
+        let colored = avatar
+            .attr("config")
+            .map(|_| Avatar::from_record(avatar, &candle_core::Device::Cpu))
+            .transpose()
+            .map_err(|e| NodeError::input("gaussians", e))?;
         let meshes = match (binding, face) {
             (Some(binding), Some(face)) => {
-                let meshes =
+                let mut meshes =
                     MeshSequence::new(face, motion.map(|m| &**m)).map_err(|e| NodeError::input("face_model", e))?;
-                check_binding(binding, gaussians.len(), meshes.triangles().len())
-                    .map_err(|e| NodeError::input("gaussians", e))?;
+                if let Some(colored) = &colored {
+                    let identity = face_identity(face).map_err(|e| NodeError::input("face_model", e))?;
+                    colored
+                        .check_face(&identity)
+                        .map_err(|e| NodeError::input("gaussians", e))?;
+                    if colored.config.color.is_dynamic() && motion.is_some_and(|m| m.tensor("weights").is_none()) {
+                        ctx.log(
+                            LogLevel::Warn,
+                            "the motion has no blendshape weights: the avatar's colour is its rest expression's",
+                        );
+                    }
+                } else {
+                    let mouth = avatar
+                        .tensor("mouth_triangles")
+                        .and_then(|t| t.as_u32())
+                        .unwrap_or_default();
+                    let mouth: Vec<[u32; 3]> = mouth.chunks_exact(3).map(|t| [t[0], t[1], t[2]]).collect();
+                    meshes = meshes
+                        .with_triangles(&mouth)
+                        .map_err(|e| NodeError::input("gaussians", e))?;
+                }
+                check_binding(
+                    binding,
+                    gaussians.len(),
+                    meshes.triangles().len() + colored.as_ref().map_or(0, |a| a.mouth_triangles.len()),
+                )
+                .map_err(|e| NodeError::input("gaussians", e))?;
                 Some(meshes)
             }
             (Some(_), None) => {
@@ -199,15 +232,26 @@ impl Node for RenderSplats {
                 frame as f32 / frames as f32,
                 &format!("frame {} of {frames}", frame + 1),
             );
+            let camera = &cameras[frame.min(cameras.len() - 1)];
             let posed;
             let shown = match (&meshes, binding) {
                 (Some(meshes), Some(binding)) => {
-                    posed = meshes.pose(&gaussians, binding, frame.min(meshes.frames() - 1));
+                    let at = frame.min(meshes.frames() - 1);
+                    posed = match &colored {
+                        Some(colored) => {
+                            let rest = || vec![0.0; colored.config.color.expressions];
+                            let code = meshes.expression(at).unwrap_or_else(rest);
+                            colored
+                                .posed_gaussians(&meshes.vertices(at), meshes.triangles(), &code, camera.position())
+                                .map_err(|e| NodeError::input("gaussians", e))?
+                        }
+                        None => meshes.pose(&gaussians, binding, at),
+                    };
                     &posed
                 }
                 _ => &gaussians,
             };
-            let image = device.render(shown, &cameras[frame.min(cameras.len() - 1)], background)?;
+            let image = device.render(shown, camera, background)?;
             let straight = image.straight_rgba();
             if as_u8 {
                 rgba8.extend(straight.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8));
@@ -424,5 +468,60 @@ mod tests {
             err,
             "input `camera`: holds 2 cameras for 3 frames; give one camera, or one per frame"
         );
+    }
+
+    #[test]
+    fn a_fitted_avatar_takes_its_colour_from_the_motion_s_expression() {
+        use crate::avatar::color::ColorInputs;
+        use crate::avatar::model::tests::{mesh, tiny};
+        let (vertices, triangles) = mesh();
+        // Expressions that do not move the mesh: only the colour can change.
+        let face = Record::new(PortType::FaceModel)
+            .with_tensor(
+                "neutral",
+                Tensor::from_f32(&[vertices.len(), 3], vertices.iter().flatten().copied().collect()).unwrap(),
+            )
+            .with_tensor(
+                "triangles",
+                Tensor::from_u32(&[triangles.len(), 3], triangles.iter().flatten().copied().collect()).unwrap(),
+            )
+            .with_tensor(
+                "expressions",
+                Tensor::from_f32(&[3, vertices.len(), 3], vec![0.0; 3 * vertices.len() * 3]).unwrap(),
+            )
+            .with_attr("expression_names", json!(["a", "b", "c"]));
+        let motion = Record::new(PortType::Motion)
+            .with_attr("fps", 25)
+            .with_attr("weight_names", json!(["c", "a", "b"]))
+            .with_tensor(
+                "weights",
+                Tensor::from_f32(&[2, 3], vec![0.0, 0.0, 0.0, 0.0, 1.0, 0.5]).unwrap(),
+            );
+        let camera_record = cameras(&[[0.5, 0.5, 4.0]], 40, 40);
+        let camera = cameras_from_record(&camera_record).unwrap().remove(0);
+        for (inputs, dynamic) in [(ColorInputs::ExpressionAndView, true), (ColorInputs::Constant, false)] {
+            let avatar = tiny(inputs);
+            let given = [
+                ("gaussians", avatar.to_record().unwrap()),
+                ("camera", camera_record.clone()),
+                ("face_model", face.clone()),
+                ("motion", motion.clone()),
+            ];
+            let frames = run(&given, json!({"device": "cpu"})).unwrap();
+            let rgba = frames.tensor("rgba").unwrap().as_u8().unwrap().to_vec();
+            let (rest, smiling) = rgba.split_at(40 * 40 * 4);
+            // Frame 1 is the avatar posed with weights a = 1, b = 0.5 (the motion names them out of order).
+            let posed = avatar
+                .posed_gaussians(&vertices, &triangles, &[1.0, 0.5, 0.0], camera.position())
+                .unwrap();
+            let expected = cpu::render(&posed, &camera, [0.0, 0.0, 0.0, 1.0]).straight_rgba();
+            let expected: Vec<u8> = expected
+                .iter()
+                .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+                .collect();
+            assert_eq!(smiling, &expected[..], "frame 1 is coloured for its own expression");
+            let changed = rest.iter().zip(smiling).filter(|(a, b)| a.abs_diff(**b) > 1).count();
+            assert_eq!(changed > 0, dynamic, "{changed} values changed between the expressions");
+        }
     }
 }
