@@ -7,6 +7,7 @@ use gspeech_nodes::face::asset::read_asset;
 use gspeech_nodes::motion::MotionModel;
 use gspeech_nodes::motion::data::Corpus;
 use gspeech_nodes::motion::eval::{Evaluation, Method, Row, table};
+use gspeech_nodes::motion::generate::GenerateOptions;
 use gspeech_nodes::motion::train::steps_per_frame;
 use gspeech_sdk::{CancelToken, NodeError, fs::write_atomic};
 
@@ -46,9 +47,9 @@ pub enum EvalCommand {
         #[arg(long, value_name = "FILE.json")]
         json: Option<PathBuf>,
         /// Smooth each model's motion over time as `motion.generate` does: a Gaussian of this
-        /// standard deviation in frames (0: none).
-        #[arg(long, value_name = "FRAMES", default_value_t = 0.0)]
-        smoothing: f32,
+        /// standard deviation in frames (0: none) [default: motion.generate's, 0.5].
+        #[arg(long, value_name = "FRAMES")]
+        smoothing: Option<f32>,
     },
 }
 
@@ -76,7 +77,7 @@ pub fn main(command: &EvalCommand) -> u8 {
         data,
         &faces,
         splits.as_deref(),
-        *smoothing,
+        smoothing.unwrap_or(GenerateOptions::default().smoothing),
         json.as_deref(),
         &cancel,
     ) {
