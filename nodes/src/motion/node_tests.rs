@@ -267,16 +267,18 @@ fn the_default_model_moves_the_lips_of_the_demo_speech() {
         }
     }
     assert_eq!(closures.len(), 14, "the sentence's /p b m/");
-    // The lips close on /p b m/ (within the factory's 1 mm, as the evaluation
-    // counts) and part on the open vowels. On the held-out voice the
-    // evaluation's closure rate is 100 %: here 11 of the 14 close within 1 mm,
-    // two nearly (the first /b/ of "Bob" 1.0 mm, "by" 2.6 mm) and the last /b/
-    // of "Bob" comes to 3.8 mm, still far below the open vowels.
+    // The lips close on /p b m/ and part on the open vowels. On the held-out
+    // voice the evaluation's closure rate (within the factory's 1 mm) is
+    // 98 %; on this line, with the default half-frame smoothing, 8 of the 14
+    // close within 1 mm and five more within 2 mm (the smoothing shaves the
+    // shortest closures: 11 of 14 without it), while the last /b/ of "Bob"
+    // comes to 4.1 mm, still half the open vowels' gap.
     let closed = closures.iter().filter(|&&g| g < 1.0).count();
+    let nearly = closures.iter().filter(|&&g| g < 2.0).count();
     let widest = closures.iter().copied().fold(f32::MIN, f32::max);
     assert!(
-        closed >= 11 && widest < 4.5,
-        "{closed} of 14 bilabials close; rest gap {rest:.2} mm; gaps {closures:?}"
+        closed >= 8 && nearly >= 13 && widest < 4.5,
+        "{closed} of 14 bilabials close, {nearly} within 2 mm; rest gap {rest:.2} mm; gaps {closures:?}"
     );
     let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
     assert!(
