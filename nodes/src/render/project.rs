@@ -18,9 +18,9 @@ pub const TRANSMITTANCE_MIN: f32 = 1.0e-4;
 /// Added to the 2D covariance's diagonal (pixels²): the low-pass filter of EWA splatting.
 pub const DILATION: f32 = 0.3;
 
-const SH_C1: f32 = 0.488_602_5;
-const SH_C2: [f32; 5] = [1.092_548_4, -1.092_548_4, 0.315_391_57, -1.092_548_4, 0.546_274_2];
-const SH_C3: [f32; 7] = [
+pub(crate) const SH_C1: f32 = 0.488_602_5;
+pub(crate) const SH_C2: [f32; 5] = [1.092_548_4, -1.092_548_4, 0.315_391_57, -1.092_548_4, 0.546_274_2];
+pub(crate) const SH_C3: [f32; 7] = [
     -0.590_043_6,
     2.890_611_4,
     -0.457_045_8,
@@ -64,10 +64,9 @@ pub fn unit_quaternion(q: [f32; 4]) -> [f32; 4] {
     }
 }
 
-/// The colour seen along unit direction `d`: `max(0, 0.5 + Σ cₖ Yₖ(d))` with
-/// the real spherical harmonics in 3D Gaussian Splatting's sign convention.
-pub fn sh_color(coefficients: &[f32], degree: u32, d: Vec3) -> [f32; 3] {
-    let c = |k: usize| [coefficients[3 * k], coefficients[3 * k + 1], coefficients[3 * k + 2]];
+/// The real spherical-harmonic basis up to `degree` at unit direction `d`, in
+/// 3D Gaussian Splatting's sign convention (entries above the degree are 0).
+pub fn sh_basis(degree: u32, d: Vec3) -> [f32; 16] {
     let mut basis = [0f32; 16];
     basis[0] = SH_C0;
     let [x, y, z] = d;
@@ -93,61 +92,121 @@ pub fn sh_color(coefficients: &[f32], degree: u32, d: Vec3) -> [f32; 3] {
             basis[15] = SH_C3[6] * x * (xx - 3.0 * yy);
         }
     }
+    basis
+}
+
+/// The colour seen along unit direction `d`: `max(0, 0.5 + Σ cₖ Yₖ(d))` with
+/// the real spherical harmonics in 3D Gaussian Splatting's sign convention.
+pub fn sh_color(coefficients: &[f32], degree: u32, d: Vec3) -> [f32; 3] {
+    sh_color_unclamped(coefficients, degree, d).map(|v| v.max(0.0))
+}
+
+/// [`sh_color`] before the clamp at 0.
+pub(crate) fn sh_color_unclamped(coefficients: &[f32], degree: u32, d: Vec3) -> [f32; 3] {
+    let basis = sh_basis(degree, d);
     let count = ((degree + 1) * (degree + 1)) as usize;
     let mut color = [0f32; 3];
     for (k, b) in basis.iter().enumerate().take(count) {
-        let coefficient = c(k);
         for channel in 0..3 {
-            color[channel] += b * coefficient[channel];
+            color[channel] += b * coefficients[3 * k + channel];
         }
     }
-    color.map(|v| (v + 0.5).max(0.0))
+    color.map(|v| v + 0.5)
 }
 
-/// Projects Gaussian `i`, or `None` when it is not drawn: outside the clipping
-/// range, fainter than 1/255, degenerate, or off-screen.
-pub fn project(gaussians: &Gaussians, i: usize, camera: &Camera, camera_position: Vec3) -> Option<Projected> {
-    let mean = gaussians.means[i];
-    let opacity = gaussians.opacities[i];
-    let p = camera.to_camera(mean);
-    // Written so that NaN fails every test.
-    let drawn = p[2] > camera.near && p[2] < camera.far && opacity >= ALPHA_MIN;
-    if !drawn {
-        return None;
+/// Where the splats' colours come from.
+#[derive(Clone, Copy, Debug)]
+pub enum Colors<'a> {
+    /// The Gaussians' spherical harmonics, seen from the camera centre.
+    Sh,
+    /// One linear RGB per Gaussian, used as given (not clamped): what an
+    /// avatar's colour network computes for a frame and a view.
+    Rgb(&'a [[f32; 3]]),
+}
+
+impl Colors<'_> {
+    /// Gaussian `i`'s colour seen from `camera_position`.
+    pub fn of(&self, gaussians: &Gaussians, i: usize, camera_position: Vec3) -> [f32; 3] {
+        match self {
+            Colors::Sh => sh_color(
+                gaussians.sh_of(i),
+                gaussians.sh_degree,
+                view_direction(gaussians.means[i], camera_position),
+            ),
+            Colors::Rgb(rgb) => rgb[i],
+        }
     }
+}
+
+/// The unit direction from the camera centre to a Gaussian's centre (+z when they coincide).
+pub fn view_direction(mean: Vec3, camera_position: Vec3) -> Vec3 {
+    normalize(sub(mean, camera_position)).unwrap_or([0.0, 0.0, 1.0])
+}
+
+/// The rotation matrix of a unit quaternion `[w, x, y, z]`, as its three columns:
+/// the Gaussian's own axes in world space.
+pub(crate) fn rotation_columns([w, x, y, z]: [f32; 4]) -> [Vec3; 3] {
+    [
+        [
+            1.0 - 2.0 * (y * y + z * z),
+            2.0 * (x * y + w * z),
+            2.0 * (x * z - w * y),
+        ],
+        [
+            2.0 * (x * y - w * z),
+            1.0 - 2.0 * (x * x + z * z),
+            2.0 * (y * z + w * x),
+        ],
+        [
+            2.0 * (x * z + w * y),
+            2.0 * (y * z - w * x),
+            1.0 - 2.0 * (x * x + y * y),
+        ],
+    ]
+}
+
+/// The intermediate values of one Gaussian's EWA projection: what
+/// [`project`] computes on the way to the 2D covariance, and what the
+/// backward pass replays.
+pub(crate) struct Ewa {
+    /// The Gaussian's axes in world space (unit length).
+    pub columns: [Vec3; 3],
+    /// The axes scaled by the standard deviations, in camera space.
+    pub axes: [Vec3; 3],
+    /// The centre's direction `p.xy / p.z`, clamped to the view plus a margin.
+    pub t: [f32; 2],
+    /// Per component of `t`, whether the clamp left it as it was.
+    pub unclamped: [bool; 2],
+    /// The Jacobian's non-zero entries `[fx/z, fy/z, −fx·tx/z, −fy·ty/z]`.
+    pub jacobian: [f32; 4],
+    /// The rows of `J · W · R · S`.
+    pub rows: [Vec3; 2],
+    /// The dilated 2D covariance `[[a, b], [b, c]]` as `[a, b, c]`.
+    pub covariance: [f32; 3],
+}
+
+/// Gaussian `i`'s EWA projection with its camera-space centre `p`.
+pub(crate) fn ewa(gaussians: &Gaussians, i: usize, camera: &Camera, p: Vec3) -> Ewa {
     // The Gaussian's axes scaled by its standard deviations, in camera space.
-    let [w, x, y, z] = unit_quaternion(gaussians.rotations[i]);
+    let columns = rotation_columns(unit_quaternion(gaussians.rotations[i]));
     let s = gaussians.scales[i];
-    let r0 = [
-        1.0 - 2.0 * (y * y + z * z),
-        2.0 * (x * y + w * z),
-        2.0 * (x * z - w * y),
-    ];
-    let r1 = [
-        2.0 * (x * y - w * z),
-        1.0 - 2.0 * (x * x + z * z),
-        2.0 * (y * z + w * x),
-    ];
-    let r2 = [
-        2.0 * (x * z + w * y),
-        2.0 * (y * z - w * x),
-        1.0 - 2.0 * (x * x + y * y),
-    ];
     let axis = |r: Vec3, s: f32| crate::math::mul_vec(&camera.rotation, r.map(|v| v * s));
-    let (a0, a1, a2) = (axis(r0, s[0]), axis(r1, s[1]), axis(r2, s[2]));
+    let axes = [axis(columns[0], s[0]), axis(columns[1], s[1]), axis(columns[2], s[2])];
 
     // The projection's Jacobian at the clamped centre direction.
     let size = [camera.width as f32, camera.height as f32];
     let focal = [camera.fx, camera.fy];
     let principal = [camera.cx, camera.cy];
+    let direction = [0, 1].map(|k| p[k] / p[2]);
     let t = [0, 1].map(|k| {
         let margin = 0.15 * size[k] / focal[k];
         let lo = -principal[k] / focal[k] - margin;
         let hi = (size[k] - principal[k]) / focal[k] + margin;
-        (p[k] / p[2]).clamp(lo, hi)
+        direction[k].clamp(lo, hi)
     });
     let (jx, jy) = (camera.fx / p[2], camera.fy / p[2]);
     let (jxz, jyz) = (-camera.fx * t[0] / p[2], -camera.fy * t[1] / p[2]);
+    let [a0, a1, a2] = axes;
     let t0 = [
         jx * a0[0] + jxz * a0[2],
         jx * a1[0] + jxz * a1[2],
@@ -159,7 +218,35 @@ pub fn project(gaussians: &Gaussians, i: usize, camera: &Camera, camera_position
         jy * a2[1] + jyz * a2[2],
     ];
     let dot = crate::math::dot;
-    let (ca, cb, cc) = (dot(t0, t0) + DILATION, dot(t0, t1), dot(t1, t1) + DILATION);
+    Ewa {
+        columns,
+        axes,
+        t,
+        unclamped: [0, 1].map(|k| t[k] == direction[k]),
+        jacobian: [jx, jy, jxz, jyz],
+        rows: [t0, t1],
+        covariance: [dot(t0, t0) + DILATION, dot(t0, t1), dot(t1, t1) + DILATION],
+    }
+}
+
+/// Projects Gaussian `i`, or `None` when it is not drawn: outside the clipping
+/// range, fainter than 1/255, degenerate, or off-screen.
+pub fn project(
+    gaussians: &Gaussians,
+    i: usize,
+    colors: Colors,
+    camera: &Camera,
+    camera_position: Vec3,
+) -> Option<Projected> {
+    let mean = gaussians.means[i];
+    let opacity = gaussians.opacities[i];
+    let p = camera.to_camera(mean);
+    // Written so that NaN fails every test.
+    let drawn = p[2] > camera.near && p[2] < camera.far && opacity >= ALPHA_MIN;
+    if !drawn {
+        return None;
+    }
+    let [ca, cb, cc] = ewa(gaussians, i, camera, p).covariance;
     let det = ca * cc - cb * cb;
     let invertible = det > 0.0;
     if !invertible {
@@ -180,14 +267,13 @@ pub fn project(gaussians: &Gaussians, i: usize, camera: &Camera, camera_position
     if !(first[0] < last[0] && first[1] < last[1]) {
         return None;
     }
-    let direction = normalize(sub(mean, camera_position)).unwrap_or([0.0, 0.0, 1.0]);
     Some(Projected {
         mean: mean2d,
         depth: p[2],
         opacity,
         conic: [cc / det, -cb / det, ca / det],
         min_power: -0.5 * contour,
-        color: sh_color(gaussians.sh_of(i), gaussians.sh_degree, direction),
+        color: colors.of(gaussians, i, camera_position),
         rect: [first[0] as u32, first[1] as u32, last[0] as u32, last[1] as u32],
     })
 }
@@ -201,6 +287,44 @@ pub struct Blend {
     pub depth: f32,
     /// The transmittance left, Π (1 − αᵢ).
     pub transmittance: f32,
+    /// How many of the splats given were looked at up to and including the
+    /// last one that contributed (0 where none did): the backward pass
+    /// replays that many.
+    pub end: u32,
+}
+
+/// One splat at one pixel centre, where it contributes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hit {
+    /// The pixel centre less the splat's centre.
+    pub offset: [f32; 2],
+    /// `exp(power)`, the Gaussian's falloff.
+    pub falloff: f32,
+    /// `min(ALPHA_MAX, opacity · falloff)`.
+    pub alpha: f32,
+    /// Whether alpha was clamped at [`ALPHA_MAX`].
+    pub clamped: bool,
+}
+
+/// Splat `s` at a pixel centre, or `None` where it is skipped: outside its
+/// 1/255 contour or under [`ALPHA_MIN`].
+#[inline]
+pub(crate) fn hit(s: &Projected, centre: [f32; 2]) -> Option<Hit> {
+    let d = [centre[0] - s.mean[0], centre[1] - s.mean[1]];
+    let power = -0.5 * (s.conic[0] * d[0] * d[0] + s.conic[2] * d[1] * d[1]) - s.conic[1] * d[0] * d[1];
+    // Outside the 1/255 contour: skip without evaluating the exponential.
+    if power > 0.0 || power < s.min_power {
+        return None;
+    }
+    let falloff = power.exp();
+    let unclamped = s.opacity * falloff;
+    let alpha = ALPHA_MAX.min(unclamped);
+    (alpha >= ALPHA_MIN).then_some(Hit {
+        offset: d,
+        falloff,
+        alpha,
+        clamped: unclamped > ALPHA_MAX,
+    })
 }
 
 /// Blends splats, nearest first, at a pixel centre.
@@ -209,18 +333,12 @@ pub fn blend<'a>(centre: [f32; 2], splats: impl Iterator<Item = &'a Projected>) 
         color: [0.0; 3],
         depth: 0.0,
         transmittance: 1.0,
+        end: 0,
     };
-    for s in splats {
-        let d = [centre[0] - s.mean[0], centre[1] - s.mean[1]];
-        let power = -0.5 * (s.conic[0] * d[0] * d[0] + s.conic[2] * d[1] * d[1]) - s.conic[1] * d[0] * d[1];
-        // Outside the 1/255 contour: skip without evaluating the exponential.
-        if power > 0.0 || power < s.min_power {
+    for (n, s) in splats.enumerate() {
+        let Some(Hit { alpha, .. }) = hit(s, centre) else {
             continue;
-        }
-        let alpha = ALPHA_MAX.min(s.opacity * power.exp());
-        if alpha < ALPHA_MIN {
-            continue;
-        }
+        };
         let next = out.transmittance * (1.0 - alpha);
         if next < TRANSMITTANCE_MIN {
             break;
@@ -231,6 +349,7 @@ pub fn blend<'a>(centre: [f32; 2], splats: impl Iterator<Item = &'a Projected>) 
         }
         out.depth += s.depth * weight;
         out.transmittance = next;
+        out.end = n as u32 + 1;
     }
     out
 }
