@@ -13,6 +13,7 @@
 //! coefficients above degree 0 in half precision (colours within about 10⁻³
 //! of the CPU reference's).
 
+pub mod backward;
 pub mod cpu;
 pub mod gpu;
 pub mod project;
