@@ -1,6 +1,7 @@
 //! Gaussian splat rendering: a wgpu compute renderer ([`SplatRenderer`],
 //! WGSL in the repository's `shaders/` folder), a CPU reference with the same
-//! maths ([`cpu`]), and the `render.splats` node.
+//! maths ([`cpu`]) and its backward pass for fitting ([`backward`]), and
+//! the `render.splats` node.
 //!
 //! The pipeline, on both: project every Gaussian (EWA covariance with a
 //! 0.3 px² low-pass dilation, culling, spherical-harmonic colour), sort the
