@@ -160,7 +160,6 @@ fn zip(polygon: &[(u32, Vec3)]) -> Vec<[u32; 3]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::face::Region;
     use crate::math::{cross, dot, normalize};
 
     /// A face-like disc facing +z around a lens-shaped mouth hole: an inner
@@ -183,23 +182,8 @@ mod tests {
             triangles.extend([a, n + a, n + b, a, n + b, b]);
         }
         FaceRig {
-            name: "disc".into(),
-            units: "cm".into(),
-            neutral,
-            triangles,
-            expression_names: Vec::new(),
-            expressions: Vec::new(),
-            identity_names: Vec::new(),
-            identities: Vec::new(),
-            uvs: None,
-            regions: vec![Region {
-                name: "face".into(),
-                vertices: vec![0..2 * n],
-                triangles: vec![0..2 * n],
-            }],
             lip_vertices: (0..n).collect(),
-            upper_face_vertices: Vec::new(),
-            landmarks: Vec::new(),
+            ..FaceRig::mesh("disc", "cm", neutral, triangles, "face")
         }
     }
 

@@ -281,7 +281,6 @@ mod tests {
     use crate::audio::wav::pcm16;
     use crate::dataset::writer::motion_record;
     use crate::export::testing::{decoded_frame_rgb, ffprobe, number, psnr};
-    use crate::face::Region;
 
     const FRAMES: usize = 10;
     const SIDE: usize = 6;
@@ -299,26 +298,7 @@ mod tests {
                 triangles.extend([a, b, d, a, d, c]);
             }
         }
-        let faces = triangles.len() as u32 / 3;
-        FaceRig {
-            name: "grid".into(),
-            units: "cm".into(),
-            neutral,
-            triangles,
-            expression_names: Vec::new(),
-            expressions: Vec::new(),
-            identity_names: Vec::new(),
-            identities: Vec::new(),
-            uvs: None,
-            regions: vec![Region {
-                name: "face".into(),
-                vertices: vec![0..(SIDE * SIDE) as u32],
-                triangles: vec![0..faces],
-            }],
-            lip_vertices: Vec::new(),
-            upper_face_vertices: Vec::new(),
-            landmarks: Vec::new(),
-        }
+        FaceRig::mesh("grid", "cm", neutral, triangles, "face")
     }
 
     /// A sequence folder: the grid tilting a little more each frame, and

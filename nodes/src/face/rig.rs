@@ -125,6 +125,32 @@ pub fn vertex_normals(positions: &[f32], triangles: &[u32]) -> Vec<[f32; 3]> {
 }
 
 impl FaceRig {
+    /// A rig that is only a mesh: no expressions, identities, texture
+    /// coordinates, vertex sets or landmarks, and one region named `region`
+    /// holding every vertex and triangle.
+    pub fn mesh(name: &str, units: &str, neutral: Vec<f32>, triangles: Vec<u32>, region: &str) -> FaceRig {
+        let (v, t) = ((neutral.len() / 3) as u32, (triangles.len() / 3) as u32);
+        FaceRig {
+            name: name.to_string(),
+            units: units.to_string(),
+            neutral,
+            triangles,
+            expression_names: Vec::new(),
+            expressions: Vec::new(),
+            identity_names: Vec::new(),
+            identities: Vec::new(),
+            uvs: None,
+            regions: vec![Region {
+                name: region.to_string(),
+                vertices: to_ranges(0..v),
+                triangles: to_ranges(0..t),
+            }],
+            lip_vertices: Vec::new(),
+            upper_face_vertices: Vec::new(),
+            landmarks: Vec::new(),
+        }
+    }
+
     /// Number of vertices.
     pub fn vertex_count(&self) -> usize {
         self.neutral.len() / 3

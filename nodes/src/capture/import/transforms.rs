@@ -29,7 +29,7 @@ use super::{BUNDLED_FACE_MODEL, MAX_MESH_BYTES, Tracked, face_model_ref, read_bo
 use crate::face::flame::FlameConfig;
 use crate::face::import::split_polygon;
 use crate::face::obj::parse_obj;
-use crate::face::{FaceModelFile, FaceRig, Region, to_ranges};
+use crate::face::{FaceModelFile, FaceRig};
 use crate::splats::ply::parse_mesh;
 
 /// Where the meshes' face model comes from.
@@ -205,24 +205,6 @@ fn topology(mesh: &Mesh, name: &str, units: &str) -> FaceRig {
                 .flat_map(move |corners| corners.map(|c| polygon[c]))
         })
         .collect();
-    let (v, t) = (mesh.positions.len() as u32, triangles.len() as u32 / 3);
-    FaceRig {
-        name: name.to_string(),
-        units: units.to_string(),
-        neutral: mesh.positions.iter().flatten().copied().collect(),
-        triangles,
-        expression_names: Vec::new(),
-        expressions: Vec::new(),
-        identity_names: Vec::new(),
-        identities: Vec::new(),
-        uvs: None,
-        regions: vec![Region {
-            name: "mesh".into(),
-            vertices: to_ranges(0..v),
-            triangles: to_ranges(0..t),
-        }],
-        lip_vertices: Vec::new(),
-        upper_face_vertices: Vec::new(),
-        landmarks: Vec::new(),
-    }
+    let neutral = mesh.positions.iter().flatten().copied().collect();
+    FaceRig::mesh(name, units, neutral, triangles, "mesh")
 }
