@@ -8,7 +8,9 @@
 //! - [`color`]: the colour MLP and its constant-colour ablation;
 //! - [`model`]: the [`Avatar`] value and its `avatar` record;
 //! - [`file`]: `AVATAR.json` + `AVATAR.safetensors`, and the `avatar.load`
-//!   and `avatar.save` nodes.
+//!   and `avatar.save` nodes;
+//! - [`posing`]: an avatar record posed frame by frame on a face model's
+//!   meshes, as renderers and exporters need it.
 
 pub mod binding;
 pub mod color;
@@ -17,6 +19,7 @@ pub mod gradients;
 mod load;
 pub mod model;
 pub mod mouth;
+pub mod posing;
 mod save;
 
 use std::sync::Arc;

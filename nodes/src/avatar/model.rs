@@ -400,6 +400,22 @@ pub(crate) mod tests {
         (vertices, vec![[0, 1, 2], [1, 3, 2], [0, 4, 1], [2, 4, 0]])
     }
 
+    /// [`mesh`] as a `face_model` record with three expressions, `a`, `b`
+    /// and `c`, that do not move it (only an avatar's colour can follow them).
+    pub fn face_record() -> gspeech_sdk::Record {
+        use gspeech_sdk::{PortType, Tensor};
+        let (vertices, triangles) = mesh();
+        let v = vertices.len();
+        gspeech_sdk::Record::new(PortType::FaceModel)
+            .with_tensor("neutral", Tensor::from_f32(&[v, 3], vertices.iter().flatten().copied().collect()).unwrap())
+            .with_tensor(
+                "triangles",
+                Tensor::from_u32(&[triangles.len(), 3], triangles.iter().flatten().copied().collect()).unwrap(),
+            )
+            .with_tensor("expressions", Tensor::from_f32(&[3, v, 3], vec![0.0; 3 * v * 3]).unwrap())
+            .with_attr("expression_names", serde_json::json!(["a", "b", "c"]))
+    }
+
     /// A tiny avatar on [`mesh`]: seven Gaussians, one extra mouth triangle.
     pub fn tiny(inputs: ColorInputs) -> Avatar {
         let (vertices, triangles) = mesh();

@@ -8,8 +8,7 @@ use gspeech_sdk::{
 };
 
 use super::{Image, SplatRenderer, cpu};
-use crate::avatar::binding::{MeshSequence, check_binding};
-use crate::avatar::{Avatar, face_identity};
+use crate::avatar::posing::Posing;
 use crate::camera::{Camera, cameras_from_record};
 use crate::splats::{Gaussians, binding_of};
 
@@ -112,46 +111,8 @@ impl Node for RenderSplats {
             .get("motion")
             .map(|_| inputs.record("motion", PortType::Motion))
             .transpose()?;
-        let binding = binding_of(avatar);
-        // An avatar with a colour MLP (a fitted one), rather than fixed colours.
-        let colored = avatar
-            .attr("config")
-            .map(|_| Avatar::from_record(avatar, &candle_core::Device::Cpu))
-            .transpose()
-            .map_err(|e| NodeError::input("gaussians", e))?;
-        let meshes = match (binding, face) {
-            (Some(binding), Some(face)) => {
-                let mut meshes =
-                    MeshSequence::new(face, motion.map(|m| &**m)).map_err(|e| NodeError::input("face_model", e))?;
-                if let Some(colored) = &colored {
-                    let identity = face_identity(face).map_err(|e| NodeError::input("face_model", e))?;
-                    colored
-                        .check_face(&identity)
-                        .map_err(|e| NodeError::input("gaussians", e))?;
-                    if colored.config.color.is_dynamic() && motion.is_some_and(|m| m.tensor("weights").is_none()) {
-                        ctx.log(
-                            LogLevel::Warn,
-                            "the motion has no blendshape weights: the avatar's colour is its rest expression's",
-                        );
-                    }
-                } else {
-                    let mouth = avatar
-                        .tensor("mouth_triangles")
-                        .and_then(|t| t.as_u32())
-                        .unwrap_or_default();
-                    let mouth: Vec<[u32; 3]> = mouth.chunks_exact(3).map(|t| [t[0], t[1], t[2]]).collect();
-                    meshes = meshes
-                        .with_triangles(&mouth)
-                        .map_err(|e| NodeError::input("gaussians", e))?;
-                }
-                check_binding(
-                    binding,
-                    gaussians.len(),
-                    meshes.triangles().len() + colored.as_ref().map_or(0, |a| a.mouth_triangles.len()),
-                )
-                .map_err(|e| NodeError::input("gaussians", e))?;
-                Some(meshes)
-            }
+        let posing = match (binding_of(avatar), face) {
+            (Some(_), Some(face)) => Some(Posing::new(ctx, avatar, face, motion.map(|m| &**m))?),
             (Some(_), None) => {
                 return Err(NodeError::input(
                     "face_model",
@@ -175,8 +136,8 @@ impl Node for RenderSplats {
                 None
             }
         };
-        let frames = match (&meshes, motion) {
-            (Some(meshes), Some(_)) => meshes.frames(),
+        let frames = match (&posing, motion) {
+            (Some(posing), Some(_)) => posing.frames(),
             _ => cameras.len(),
         };
         if cameras.len() != 1 && cameras.len() != frames {
@@ -188,10 +149,7 @@ impl Node for RenderSplats {
                 ),
             ));
         }
-        let fps = meshes
-            .as_ref()
-            .and_then(MeshSequence::fps)
-            .unwrap_or(params.float("fps")?);
+        let fps = posing.as_ref().and_then(Posing::fps).unwrap_or(params.float("fps")?);
         let background = params.color("background")?;
 
         let mut slot = self.renderer.lock().unwrap_or_else(|e| e.into_inner());
@@ -234,22 +192,12 @@ impl Node for RenderSplats {
             );
             let camera = &cameras[frame.min(cameras.len() - 1)];
             let posed;
-            let shown = match (&meshes, binding) {
-                (Some(meshes), Some(binding)) => {
-                    let at = frame.min(meshes.frames() - 1);
-                    posed = match &colored {
-                        Some(colored) => {
-                            let rest = || vec![0.0; colored.config.color.expressions];
-                            let code = meshes.expression(at).unwrap_or_else(rest);
-                            colored
-                                .posed_gaussians(&meshes.vertices(at), meshes.triangles(), &code, camera.position())
-                                .map_err(|e| NodeError::input("gaussians", e))?
-                        }
-                        None => meshes.pose(&gaussians, binding, at),
-                    };
+            let shown = match &posing {
+                Some(posing) => {
+                    posed = posing.pose(frame, camera.position())?;
                     &posed
                 }
-                _ => &gaussians,
+                None => &gaussians,
             };
             let image = device.render(shown, camera, background)?;
             let straight = image.straight_rgba();
@@ -473,23 +421,9 @@ mod tests {
     #[test]
     fn a_fitted_avatar_takes_its_colour_from_the_motion_s_expression() {
         use crate::avatar::color::ColorInputs;
-        use crate::avatar::model::tests::{mesh, tiny};
+        use crate::avatar::model::tests::{face_record, mesh, tiny};
         let (vertices, triangles) = mesh();
-        // Expressions that do not move the mesh: only the colour can change.
-        let face = Record::new(PortType::FaceModel)
-            .with_tensor(
-                "neutral",
-                Tensor::from_f32(&[vertices.len(), 3], vertices.iter().flatten().copied().collect()).unwrap(),
-            )
-            .with_tensor(
-                "triangles",
-                Tensor::from_u32(&[triangles.len(), 3], triangles.iter().flatten().copied().collect()).unwrap(),
-            )
-            .with_tensor(
-                "expressions",
-                Tensor::from_f32(&[3, vertices.len(), 3], vec![0.0; 3 * vertices.len() * 3]).unwrap(),
-            )
-            .with_attr("expression_names", json!(["a", "b", "c"]));
+        let face = face_record();
         let motion = Record::new(PortType::Motion)
             .with_attr("fps", 25)
             .with_attr("weight_names", json!(["c", "a", "b"]))

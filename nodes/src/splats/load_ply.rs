@@ -80,7 +80,7 @@ mod tests {
             .unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("input `gaussians`: these Gaussians are bound"),
+                .starts_with("input `face_model`: is needed: these Gaussians are bound"),
             "{err}"
         );
         assert!(!run.dir().join("bound.ply").exists());
