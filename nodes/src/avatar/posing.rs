@@ -2,12 +2,23 @@
 //! by its MLP where it has one: what `render.splats` and `splats.save_ply`
 //! share.
 
-use gspeech_sdk::{LogLevel, NodeError, Record, RunContext};
+use gspeech_sdk::{LogLevel, NodeError, NodeSpec, PortSpec, PortType, Record, RunContext};
 
 use super::binding::{MeshSequence, check_binding};
 use super::{Avatar, face_identity};
 use crate::math::Vec3;
 use crate::splats::{Gaussians, binding_of};
+
+/// Adds the optional inputs posing reads: `face_model`, and `motion`
+/// (described by `motion`, which says how the node uses its frames).
+pub fn posing_inputs(spec: NodeSpec, motion: &str) -> NodeSpec {
+    spec.input(PortSpec::optional(
+        "face_model",
+        PortType::FaceModel,
+        "The mesh an avatar's Gaussians are bound to.",
+    ))
+    .input(PortSpec::optional("motion", PortType::Motion, motion))
+}
 
 /// Bound Gaussians (an `avatar` record with a `binding`) and the meshes of
 /// the face model they are bound to, moved by a motion.

@@ -8,7 +8,7 @@ use gspeech_sdk::{
 };
 
 use super::{Image, SplatRenderer, cpu};
-use crate::avatar::posing::Posing;
+use crate::avatar::posing::{Posing, posing_inputs};
 use crate::camera::{Camera, cameras_from_record};
 use crate::splats::{Gaussians, binding_of};
 
@@ -41,7 +41,7 @@ impl Device<'_> {
 
 impl Node for RenderSplats {
     fn spec(&self) -> NodeSpec {
-        NodeSpec::new("render.splats", 1, "Render Splats")
+        let spec = NodeSpec::new("render.splats", 1, "Render Splats")
             .doc(
                 "Renders Gaussian splats seen by a camera into RGBA frames (straight alpha) with a `depth` tensor \
                  (the expected camera-space depth of each pixel, 0 where nothing is drawn), on the GPU with wgpu \
@@ -60,17 +60,8 @@ impl Node for RenderSplats {
                 "camera",
                 PortType::Camera,
                 "One camera, or one per frame.",
-            ))
-            .input(PortSpec::optional(
-                "face_model",
-                PortType::FaceModel,
-                "The mesh an avatar's Gaussians are bound to.",
-            ))
-            .input(PortSpec::optional(
-                "motion",
-                PortType::Motion,
-                "Moves the mesh, one frame per motion frame.",
-            ))
+            ));
+        posing_inputs(spec, "Moves the mesh, one frame per motion frame.")
             .output(PortSpec::new("frames", PortType::Frames, "The rendered frames."))
             .param(ParamSpec::color(
                 "background",

@@ -6,7 +6,7 @@ use gspeech_sdk::{
 };
 
 use super::{Gaussians, binding_of, ply};
-use crate::avatar::posing::Posing;
+use crate::avatar::posing::{Posing, posing_inputs};
 use crate::camera::cameras_from_record;
 
 /// Writes Gaussians as a binary little-endian splat `.ply`, readable by other splat tools.
@@ -14,7 +14,7 @@ pub struct SavePly;
 
 impl Node for SavePly {
     fn spec(&self) -> NodeSpec {
-        NodeSpec::new("splats.save_ply", 1, "Save Splat PLY")
+        let spec = NodeSpec::new("splats.save_ply", 1, "Save Splat PLY")
             .doc(
                 "Writes Gaussians as a binary little-endian 3D Gaussian Splatting .ply file (log scales, logit \
                  opacities, channel-major f_rest), which other splat viewers and trainers read. An avatar bound to \
@@ -26,17 +26,8 @@ impl Node for SavePly {
                 "gaussians",
                 PortType::Avatar,
                 "Gaussians in world space, or an avatar.",
-            ))
-            .input(PortSpec::optional(
-                "face_model",
-                PortType::FaceModel,
-                "The mesh an avatar's Gaussians are bound to.",
-            ))
-            .input(PortSpec::optional(
-                "motion",
-                PortType::Motion,
-                "Poses the mesh; `frame` picks the frame.",
-            ))
+            ));
+        posing_inputs(spec, "Poses the mesh; `frame` picks the frame.")
             .input(PortSpec::optional(
                 "camera",
                 PortType::Camera,
