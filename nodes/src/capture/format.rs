@@ -89,6 +89,19 @@ pub struct FaceModelRef {
     pub units: String,
 }
 
+impl FaceModelRef {
+    /// How `capture.json` records `rig`, kept at `path` when it travels with the capture.
+    pub fn of(rig: &crate::face::FaceRig, path: Option<String>) -> FaceModelRef {
+        FaceModelRef {
+            name: rig.name.clone(),
+            path,
+            vertices: rig.vertex_count(),
+            digest: rig.digest(),
+            units: rig.units.clone(),
+        }
+    }
+}
+
 /// One calibrated camera.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CaptureCamera {

@@ -31,7 +31,8 @@ use candle_core::{Device, Tensor};
 use gspeech_sdk::{CancelToken, NodeError, Reporter};
 
 use super::nerf::Layout;
-use super::{MAX_MESH_BYTES, Tracked, face_model_ref, npz};
+use super::{MAX_MESH_BYTES, Tracked, npz};
+use crate::capture::format::FaceModelRef;
 use crate::face::flame::{Flame, FlameConfig};
 
 /// The vertices GaussianAvatars and VHAP add after FLAME's for the teeth.
@@ -104,7 +105,7 @@ pub(super) fn track(
     let used = expressions.map_or(0, |(e, _)| e);
     Ok(Tracked {
         meshes,
-        face_model: face_model_ref(&rig, None),
+        face_model: FaceModelRef::of(&rig, None),
         bundled: None,
         weight_names: rig.expression_names[..used].to_vec(),
         weights,

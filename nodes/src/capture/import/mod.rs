@@ -100,17 +100,6 @@ struct Tracked {
     weights: Vec<Option<Vec<f32>>>,
 }
 
-/// How `capture.json` records `rig`, kept at `path` when it travels with the capture.
-fn face_model_ref(rig: &FaceRig, path: Option<String>) -> FaceModelRef {
-    FaceModelRef {
-        name: rig.name.clone(),
-        path,
-        vertices: rig.vertex_count(),
-        digest: rig.digest(),
-        units: rig.units.clone(),
-    }
-}
-
 /// Imports the capture in `src` to a new capture folder `dest` (which must not
 /// exist, or be empty), and returns it opened.
 pub fn import(

@@ -25,7 +25,8 @@ use std::path::{Path, PathBuf};
 use gspeech_sdk::{CancelToken, NodeError, Reporter};
 
 use super::nerf::{Layout, Timestep};
-use super::{BUNDLED_FACE_MODEL, MAX_MESH_BYTES, Tracked, face_model_ref, read_bounded};
+use super::{BUNDLED_FACE_MODEL, MAX_MESH_BYTES, Tracked, read_bounded};
+use crate::capture::format::FaceModelRef;
 use crate::face::flame::FlameConfig;
 use crate::face::import::split_polygon;
 use crate::face::obj::parse_obj;
@@ -138,7 +139,7 @@ pub(super) fn track(
     };
     Ok(Tracked {
         meshes,
-        face_model: face_model_ref(&rig, bundled.then(|| BUNDLED_FACE_MODEL.to_string())),
+        face_model: FaceModelRef::of(&rig, bundled.then(|| BUNDLED_FACE_MODEL.to_string())),
         bundled: bundled.then_some(rig),
         weight_names: Vec::new(),
         weights: vec![None; count],
