@@ -91,7 +91,6 @@ impl Node for RenderSplats {
 
     fn run(&self, ctx: &RunContext, inputs: &Inputs, params: &Params) -> Result<Outputs, NodeError> {
         let avatar = inputs.record("gaussians", PortType::Avatar)?;
-        let gaussians = Gaussians::from_record(avatar).map_err(|e| NodeError::input("gaussians", e))?;
         let cameras = cameras_from_record(inputs.record("camera", PortType::Camera)?)
             .map_err(|e| NodeError::input("camera", e))?;
         let face = inputs
@@ -126,6 +125,11 @@ impl Node for RenderSplats {
                 }
                 None
             }
+        };
+        // Gaussians drawn as they are (the posing reads its own).
+        let still = match posing {
+            Some(_) => None,
+            None => Some(Gaussians::from_record(avatar).map_err(|e| NodeError::input("gaussians", e))?),
         };
         let frames = match (&posing, motion) {
             (Some(posing), Some(_)) => posing.frames(),
@@ -188,7 +192,7 @@ impl Node for RenderSplats {
                     posed = posing.pose(frame, camera.position())?;
                     &posed
                 }
-                None => &gaussians,
+                None => still.as_ref().expect("parsed where there is no posing"),
             };
             let image = device.render(shown, camera, background)?;
             let straight = image.straight_rgba();
